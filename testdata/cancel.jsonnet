@@ -1,0 +1,1 @@
+function(ctx) error "cancel"

@@ -1,0 +1,5 @@
+function(ctx) {
+  Body: ctx.body,
+  From: ctx.from,
+  To: ctx.to,
+}
