@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"unicode"
@@ -136,25 +137,24 @@ func LoadConfig(path string) (SMSConfig, error) {
 // wraps ErrInvalidConfig. The body template is not loaded here; New does that.
 func ParseConfig(data []byte) (SMSConfig, error) {
 	jsonDoc, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return SMSConfig{}, &ConfigError{Problems: []Problem{{Path: "document", Message: "not valid YAML or JSON: " + err.Error()}}}
-	}
-	dec := json.NewDecoder(bytes.NewReader(jsonDoc))
-	dec.UseNumber()
 	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		return SMSConfig{}, &ConfigError{Problems: []Problem{{Path: "document", Message: "not valid YAML or JSON: " + err.Error()}}}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(jsonDoc))
+		dec.UseNumber()
+		err = dec.Decode(&doc)
+	}
+	if err != nil {
+		return SMSConfig{}, &ConfigError{Problems: []Problem{{Path: "document", Message: "not valid YAML or JSON" + parseErrorDetail(err)}}}
 	}
 	var ps problems
 	cfg, prefix, headerKey := decodeDocument(doc, &ps)
 	if prefix != "" {
 		// Report the rule violations too, except those about a key whose
 		// value was already reported as malformed.
-		decoded := len(ps)
-		for _, p := range cfg.check(prefix) {
+		for _, p := range cfg.check(prefix).list {
 			p.Path = strings.Replace(p.Path, ".request_config.headers", ".request_config."+headerKey, 1)
-			if !reportedUnder(ps[:decoded], p.Path) {
-				ps = append(ps, p)
+			if !ps.covers(p.Path) {
+				ps.list = append(ps.list, p)
 			}
 		}
 	}
@@ -164,16 +164,21 @@ func ParseConfig(data []byte) (SMSConfig, error) {
 	return cfg, nil
 }
 
-// reportedUnder reports whether a problem was already found at path or at
-// one of its parents.
-func reportedUnder(ps problems, path string) bool {
-	for _, p := range ps {
-		if path == p.Path || strings.HasPrefix(path, p.Path+".") {
-			return true
-		}
+// parseErrorDetail keeps the part of a YAML parser error that cannot hold a
+// value from the document (which may be a secret): its line number, or the
+// whole text when it quotes nothing.
+func parseErrorDetail(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if !strings.ContainsAny(msg, "`'\"{[") && !strings.Contains(msg, "interface") {
+		return ": " + msg
 	}
-	return false
+	if m := yamlLine.FindString(msg); m != "" {
+		return " (" + m + ")"
+	}
+	return ""
 }
+
+var yamlLine = regexp.MustCompile(`line \d+`)
 
 // decodeDocument finds the SMS block in a decoded document and decodes it.
 // It returns the key path under which the block was found ("" when none
@@ -242,7 +247,7 @@ func decodeBlock(doc any, ps *problems) (SMSConfig, string) {
 		return decodeSMS(sms, "courier.sms", ps), "courier.sms"
 	case hasChannel:
 		return decodeChannel(channel, channelPath, ps), channelPath
-	case len(*ps) == 0:
+	case len(ps.list) == 0:
 		ps.add("courier", "no SMS settings: expected courier.sms or a courier.channels entry with id sms")
 	}
 	return SMSConfig{}, ""
@@ -256,14 +261,14 @@ func findSMSChannel(courier map[string]any, ps *problems) (map[string]any, strin
 	}
 	list, ok := raw.([]any)
 	if !ok {
-		ps.add("courier.channels", "must be a list")
+		ps.addMalformed("courier.channels", "must be a list")
 		return nil, "", false
 	}
 	for i, item := range list {
 		path := fmt.Sprintf("courier.channels[%d]", i)
 		m, ok := item.(map[string]any)
 		if !ok {
-			ps.add(path, "must be a mapping")
+			ps.addMalformed(path, "must be a mapping")
 			continue
 		}
 		if id, _ := m["id"].(string); id == "sms" {
@@ -320,7 +325,7 @@ func decodeChannel(m map[string]any, path string, ps *problems) SMSConfig {
 		ps.add(path+".type", "required")
 	}
 	if !hasRequestConfig {
-		ps.add(path+".request_config", "required")
+		ps.addMalformed(path+".request_config", "required")
 	}
 	return cfg
 }
@@ -399,7 +404,7 @@ func mapping(v any, path string, ps *problems) map[string]any {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		ps.add(path, "must be a mapping")
+		ps.addMalformed(path, "must be a mapping")
 	}
 	return m
 }
@@ -409,7 +414,7 @@ func mapping(v any, path string, ps *problems) map[string]any {
 func str(v any, path string, ps *problems) string {
 	s, ok := v.(string)
 	if !ok {
-		ps.add(path, "must be a string (quote it in YAML)")
+		ps.addMalformed(path, "must be a string (quote it in YAML)")
 	}
 	return s
 }
@@ -417,7 +422,7 @@ func str(v any, path string, ps *problems) string {
 func boolean(v any, path string, ps *problems) bool {
 	b, ok := v.(bool)
 	if !ok {
-		ps.add(path, "must be true or false")
+		ps.addMalformed(path, "must be true or false")
 	}
 	return b
 }
@@ -496,6 +501,10 @@ func checkHeaders(h map[string]string, path string, ps *problems) {
 			continue
 		}
 		canon := http.CanonicalHeaderKey(name)
+		if canon == "Content-Length" || canon == "Transfer-Encoding" {
+			ps.add(p, "set by the courier from the body; remove it")
+			continue
+		}
 		if other, dup := seen[canon]; dup {
 			ps.add(p, "duplicates header %s", other)
 		}

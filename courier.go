@@ -84,6 +84,7 @@ type Courier struct {
 	url      string
 	shownURL string        // url without userinfo or query, for errors
 	header   http.Header   // static headers, canonical keys, without auth
+	host     string        // a configured Host header, else "" (the URL's host)
 	auth     authenticator // nil: none
 	tmpl     *template     // nil: no body
 	encoding bodyEncoding
@@ -159,6 +160,9 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 	for name, value := range rc.Headers {
 		c.header.Set(name, value)
 	}
+	// net/http sends req.Host, not a Host header.
+	c.host = c.header.Get("Host")
+	c.header.Del("Host")
 	if rc.Body != "" && rc.Method != http.MethodTrace {
 		tu, _ := parseTemplateURI(rc.Body) // validated by check
 		src, name, err := loadTemplate(context.Background(), tu, c.client)
@@ -175,6 +179,9 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 	}
 	return c, nil
 }
+
+// errNotBuilt is returned by the methods of a Courier not made by New.
+var errNotBuilt = errors.New("smscourier: Courier used without New")
 
 // Send sends one SMS with the given recipient and text. It is SendMessage
 // without the Result.
@@ -202,6 +209,9 @@ func (c *Courier) SendMessage(ctx context.Context, m Message) (Result, error) {
 // credentials applied and a body that can be read (and re-read through
 // GetBody). Nothing is sent. It fails as SendMessage does before sending.
 func (c *Courier) Render(ctx context.Context, m Message) (*http.Request, error) {
+	if c == nil || (c.client == nil && !c.disabled) {
+		return nil, errNotBuilt
+	}
 	if c.disabled {
 		return nil, ErrDisabled
 	}
@@ -221,6 +231,7 @@ func (c *Courier) Render(ctx context.Context, m Message) (*http.Request, error) 
 		return nil, fmt.Errorf("smscourier: build request for %s: %w", c.shownURL, unwrapURLError(err))
 	}
 	req.Header = c.header.Clone()
+	req.Host = c.host
 	if c.auth != nil {
 		c.auth.apply(req.Header)
 	}

@@ -359,3 +359,25 @@ func TestWithHTTPClient(t *testing.T) {
 		assert.Equal(t, defaultClientTimeout, c.client.Timeout)
 	})
 }
+
+func TestHostHeader(t *testing.T) {
+	gw := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Seen-Host", r.Host)
+		w.WriteHeader(http.StatusCreated)
+	})
+	cfg := smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet")
+	cfg.RequestConfig.Headers = map[string]string{"Host": "sms.internal.example"}
+	c, err := New(cfg)
+	require.NoError(t, err)
+	res, err := c.SendMessage(context.Background(), Message{To: "+1555"})
+	require.NoError(t, err)
+	assert.Equal(t, "sms.internal.example", res.Header.Get("X-Seen-Host"))
+}
+
+func TestCourierWithoutNew(t *testing.T) {
+	var zero Courier
+	_, err := zero.SendMessage(context.Background(), Message{To: "+1555"})
+	require.ErrorIs(t, err, errNotBuilt)
+	var nilCourier *Courier
+	require.ErrorIs(t, nilCourier.Send(context.Background(), "+1555", "x"), errNotBuilt)
+}

@@ -65,18 +65,40 @@ func (e *ConfigError) Error() string {
 func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
 
 // problems collects configuration problems in the order they are found.
-type problems []Problem
+type problems struct {
+	list []Problem
+	// malformed holds the paths whose values had the wrong shape (a string
+	// where a mapping belongs, say); rule checks below them are not reported
+	// again.
+	malformed []string
+}
 
 func (ps *problems) add(path, format string, args ...any) {
-	*ps = append(*ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+	ps.list = append(ps.list, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// addMalformed records a value of the wrong shape at path.
+func (ps *problems) addMalformed(path, format string, args ...any) {
+	ps.add(path, format, args...)
+	ps.malformed = append(ps.malformed, path)
+}
+
+// covers reports whether path is at or below a malformed value.
+func (ps *problems) covers(path string) bool {
+	for _, m := range ps.malformed {
+		if path == m || strings.HasPrefix(path, m+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // err returns nil when there are no problems, else a *ConfigError.
 func (ps problems) err() error {
-	if len(ps) == 0 {
+	if len(ps.list) == 0 {
 		return nil
 	}
-	return &ConfigError{Problems: ps}
+	return &ConfigError{Problems: ps.list}
 }
 
 // GatewayError is returned when the gateway replies with a status outside
