@@ -184,73 +184,48 @@ var yamlLine = regexp.MustCompile(`line \d+`)
 // It returns the key path under which the block was found ("" when none
 // was) and the spelling of the headers key the document used.
 func decodeDocument(doc any, ps *problems) (cfg SMSConfig, prefix, headerKey string) {
-	cfg, prefix = decodeBlock(doc, ps)
+	cfg, prefix, block := decodeBlock(doc, ps)
 	headerKey = "headers"
-	if prefix != "" {
-		block, _ := lookup(doc, "courier", "sms").(map[string]any)
-		if prefix != "courier.sms" {
-			block = findSMSChannelQuiet(doc)
-		}
-		if rc, ok := block["request_config"].(map[string]any); ok {
-			if _, ok := rc["header"]; ok {
-				headerKey = "header"
-			}
+	if rc, ok := block["request_config"].(map[string]any); ok {
+		if _, ok := rc["header"]; ok {
+			headerKey = "header"
 		}
 	}
 	return cfg, prefix, headerKey
 }
 
-// lookup follows keys through nested mappings, returning nil when absent.
-func lookup(v any, keys ...string) any {
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
-}
-
-func findSMSChannelQuiet(doc any) map[string]any {
-	courier, _ := lookup(doc, "courier").(map[string]any)
-	var ignored problems
-	m, _, _ := findSMSChannel(courier, &ignored)
-	return m
-}
-
 // decodeBlock finds the SMS block in a decoded document and decodes it,
-// returning the key path under which it was found.
-func decodeBlock(doc any, ps *problems) (SMSConfig, string) {
+// returning the key path under which it was found and the raw block.
+func decodeBlock(doc any, ps *problems) (SMSConfig, string, map[string]any) {
 	root, ok := doc.(map[string]any)
 	if !ok {
 		ps.add("document", "must be a mapping")
-		return SMSConfig{}, ""
+		return SMSConfig{}, "", nil
 	}
 	courierRaw, ok := root["courier"]
 	if !ok {
 		ps.add("courier", "not found: expected courier.sms or a courier.channels entry with id sms")
-		return SMSConfig{}, ""
+		return SMSConfig{}, "", nil
 	}
 	courier, ok := courierRaw.(map[string]any)
 	if !ok {
 		ps.add("courier", "must be a mapping")
-		return SMSConfig{}, ""
+		return SMSConfig{}, "", nil
 	}
 	sms, hasSMS := courier["sms"]
 	channel, channelPath, hasChannel := findSMSChannel(courier, ps)
 	switch {
 	case hasSMS && hasChannel:
 		ps.add("courier", "both courier.sms and %s are set: keep one", channelPath)
-		return SMSConfig{}, ""
 	case hasSMS:
-		return decodeSMS(sms, "courier.sms", ps), "courier.sms"
+		block, _ := sms.(map[string]any)
+		return decodeSMS(sms, "courier.sms", ps), "courier.sms", block
 	case hasChannel:
-		return decodeChannel(channel, channelPath, ps), channelPath
+		return decodeChannel(channel, channelPath, ps), channelPath, channel
 	case len(ps.list) == 0:
 		ps.add("courier", "no SMS settings: expected courier.sms or a courier.channels entry with id sms")
 	}
-	return SMSConfig{}, ""
+	return SMSConfig{}, "", nil
 }
 
 // findSMSChannel returns the courier.channels entry whose id is "sms".
