@@ -5,19 +5,23 @@
 // with ParseConfig or LoadConfig, or written in Go). New validates the whole
 // config, loads and parses the Jsonnet body template once, and precomputes
 // headers and credentials. Each Send renders the body from the template with
-// the message bound to ctx, applies api_key or basic_auth, and makes one HTTP
-// request through the courier's *http.Client. A 2xx reply is success; any
-// other reply is a *GatewayError.
+// the message bound to ctx, applies api_key or basic_auth, and sends it
+// through the courier's *http.Client, retrying only what is safe to retry. A
+// 2xx reply is success; any other reply is a *GatewayError.
 package smscourier
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -30,64 +34,33 @@ const (
 	// maxReplyDrain is how much more is read and discarded so that the
 	// connection can be reused; a longer reply closes the connection instead.
 	maxReplyDrain = 64 << 10
-	// replyReadTimeout bounds reading the reply body once the status line
-	// has arrived, so a dribbling gateway cannot hold Send.
-	replyReadTimeout = 5 * time.Second
-	// defaultClientTimeout is the Timeout of the default client.
-	defaultClientTimeout = 10 * time.Second
+	// maxIdempotencyKey is the longest Message.IdempotencyKey accepted.
+	maxIdempotencyKey = 255
 )
 
-// Option configures a Courier. Options are applied in New, in order.
-type Option interface {
-	apply(*options)
-}
-
-type options struct {
-	client *http.Client
-}
-
-type optionFunc func(*options)
-
-func (f optionFunc) apply(o *options) { f(o) }
-
-// WithHTTPClient makes the Courier send (and fetch http(s):// templates)
-// through c. The client is used as it is and never modified; its Timeout,
-// Transport and CheckRedirect apply. Without this option, or with a nil c,
-// the Courier uses its own client with a 10 s timeout that does not follow
-// redirects. http.DefaultClient is never used.
-func WithHTTPClient(c *http.Client) Option {
-	return optionFunc(func(o *options) { o.client = c })
-}
-
-// newDefaultClient returns the client used without WithHTTPClient: a 10 s
-// overall timeout, no redirects (a 3xx reply is a *GatewayError, so
-// credentials never follow a redirect), and a transport of its own.
-func newDefaultClient() *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	return &http.Client{
-		Transport: tr,
-		Timeout:   defaultClientTimeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
-}
+// replyReadTimeout bounds reading the reply body once the status line has
+// arrived, so a dribbling gateway cannot hold Send. A variable for tests.
+var replyReadTimeout = 5 * time.Second
 
 // Courier sends SMS messages through one configured HTTP gateway. It is
 // immutable after New and safe for concurrent use by multiple goroutines.
 type Courier struct {
-	disabled bool
-	client   *http.Client
-	from     string
-	method   string
-	url      string
-	shownURL string        // url without userinfo or query, for errors
-	header   http.Header   // static headers, canonical keys, without auth
-	host     string        // a configured Host header, else "" (the URL's host)
-	auth     authenticator // nil: none
-	tmpl     *template     // nil: no body
-	encoding bodyEncoding
+	disabled   bool
+	client     *http.Client
+	logger     *slog.Logger // nil: no logging
+	retry      RetryPolicy
+	idemHeader string // canonical; "" when not sent
+	maxBody    int
+	from       string
+	method     string
+	url        string
+	host       string      // a configured Host header, else "" (the URL's host)
+	gateway    string      // the URL's host, for logs
+	shownURL   string      // the URL without userinfo or query, for errors
+	header     http.Header // static headers, canonical keys, without auth
+	auth       authenticator
+	eval       evaluator // nil: no body
+	encoding   bodyEncoding
 }
 
 // Message is one SMS to send.
@@ -99,6 +72,11 @@ type Message struct {
 	Body string
 	// From overrides the config's from when not empty.
 	From string
+	// IdempotencyKey identifies the message across retries and resubmissions:
+	// passed as ctx.idempotency_key and, with WithIdempotencyKeyHeader, sent
+	// in that header on every attempt. Empty means a random 128-bit key
+	// (UUID form) made for this call. At most 255 visible ASCII characters.
+	IdempotencyKey string
 	// TemplateType is passed as ctx.template_type (Kratos' name for the kind
 	// of message, such as "verification_code"). Default "".
 	TemplateType string
@@ -110,21 +88,25 @@ type Message struct {
 	RequestHeaders http.Header
 }
 
-// Result describes a gateway's successful reply.
+// Result describes what SendMessage did. On success it holds the gateway's
+// reply; on failure Attempts and IdempotencyKey are still set.
 type Result struct {
-	// StatusCode is the HTTP status of the reply (2xx on success).
+	// StatusCode is the HTTP status of the successful reply (2xx); 0 on
+	// failure.
 	StatusCode int
 	// Attempts is the number of HTTP requests made: 0 when nothing was sent.
 	Attempts int
-	// Header is the reply's header.
+	// IdempotencyKey is the message's key, given or generated.
+	IdempotencyKey string
+	// Header is the successful reply's header.
 	Header http.Header
-	// Body is a prefix of the reply body, at most 16 KiB.
+	// Body is a prefix of the successful reply's body, at most 16 KiB.
 	Body []byte
 }
 
-// New validates cfg, loads and parses its body template, and returns a
-// Courier. Every problem in cfg is reported at once in a *ConfigError that
-// wraps ErrInvalidConfig; key paths are given under courier.sms. An
+// New validates cfg and the options, loads and parses the body template, and
+// returns a Courier. Every problem is reported at once in a *ConfigError that
+// wraps ErrInvalidConfig; config key paths are given under courier.sms. An
 // http(s):// template is fetched here, once, through the courier's client.
 // A config with enabled: false yields a Courier whose methods return
 // ErrDisabled; its template is not loaded.
@@ -133,11 +115,10 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 	for _, opt := range opts {
 		opt.apply(&o)
 	}
-	if o.client == nil {
-		o.client = newDefaultClient()
-	}
 	const prefix = "courier.sms"
-	if err := cfg.check(prefix).err(); err != nil {
+	ps := cfg.check(prefix)
+	o.check(&ps)
+	if err := ps.err(); err != nil {
 		return nil, err
 	}
 	if !cfg.Enabled {
@@ -146,16 +127,25 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 	rc := cfg.RequestConfig
 	u, _ := url.Parse(rc.URL) // validated by check
 	c := &Courier{
-		client:   o.client,
+		logger:   o.logger,
+		retry:    o.retry,
+		maxBody:  o.maxBodySize,
 		from:     cfg.From,
 		method:   rc.Method,
 		url:      rc.URL,
+		gateway:  u.Host,
 		shownURL: safeURL(u),
 		header:   make(http.Header, len(rc.Headers)+1),
 		auth:     newAuthenticator(rc.Auth),
 	}
 	if c.from == "" {
 		c.from = DefaultFrom
+	}
+	if o.idemHeader != "" {
+		c.idemHeader = http.CanonicalHeaderKey(o.idemHeader)
+	}
+	if err := c.setClient(&o, rc.Auth); err != nil {
+		return nil, err
 	}
 	for name, value := range rc.Headers {
 		c.header.Set(name, value)
@@ -164,12 +154,7 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 	c.host = c.header.Get("Host")
 	c.header.Del("Host")
 	if rc.Body != "" && rc.Method != http.MethodTrace {
-		tu, _ := parseTemplateURI(rc.Body) // validated by check
-		src, name, err := loadTemplate(context.Background(), tu, c.client)
-		if err == nil {
-			c.tmpl, err = compileTemplate(name, src)
-		}
-		if err != nil {
+		if err := c.loadTemplate(rc.Body, o.isolation); err != nil {
 			return nil, &ConfigError{Problems: []Problem{{Path: prefix + ".request_config.body", Message: err.Error()}}}
 		}
 		if c.header.Get("Content-Type") == "" {
@@ -178,6 +163,46 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 		c.encoding = encodingFor(c.header.Get("Content-Type"))
 	}
 	return c, nil
+}
+
+// setClient picks the HTTP client: the caller's (guarded against leaking
+// credentials on redirects) or a default one, with egress protection when
+// asked for.
+func (c *Courier) setClient(o *options, auth AuthConfig) error {
+	if o.client == nil {
+		c.client = newDefaultClient()
+	} else {
+		apiKeyHeader := ""
+		if auth.Type == AuthAPIKey && auth.Config.In == APIKeyInHeader {
+			apiKeyHeader = auth.Config.Name
+		}
+		c.client = guardRedirects(o.client, apiKeyHeader)
+	}
+	if o.egress == nil {
+		return nil
+	}
+	protected, err := o.egress.protect(c.client)
+	if err != nil {
+		return &ConfigError{Problems: []Problem{{Path: "WithSSRFProtection", Message: err.Error()}}}
+	}
+	c.client = protected
+	return nil
+}
+
+// loadTemplate reads and compiles the body template, in-process or for a
+// worker process.
+func (c *Courier) loadTemplate(uri string, isolation *IsolationConfig) error {
+	tu, _ := parseTemplateURI(uri) // validated by check
+	src, name, err := loadTemplate(context.Background(), tu, c.client)
+	if err != nil {
+		return err
+	}
+	if isolation != nil {
+		c.eval, err = newIsolatedTemplate(name, src, *isolation)
+	} else {
+		c.eval, err = compileTemplate(name, src)
+	}
+	return err
 }
 
 // errNotBuilt is returned by the methods of a Courier not made by New.
@@ -190,56 +215,138 @@ func (c *Courier) Send(ctx context.Context, to, body string) error {
 	return err
 }
 
-// SendMessage renders m and sends it to the gateway in one HTTP request.
-// It returns the reply's status on success (any 2xx). It fails with
-// ErrDisabled, an error wrapping ErrInvalidMessage, ErrCancel or ErrTemplate
-// before anything is sent; with a *GatewayError for a non-2xx reply; or with
-// the transport's error (wrapped, so errors.Is finds context.Canceled or
-// context.DeadlineExceeded) when no reply arrived. Errors never contain the
-// message text, credentials or URL userinfo.
+// SendMessage renders m once and sends it to the gateway, retrying by the
+// courier's RetryPolicy with the identical body. It returns when a 2xx reply
+// arrives, when a failure is not retried, or when ctx ends (the error then
+// wraps ctx.Err()).
+//
+// Before sending it fails with ErrDisabled, or an error wrapping
+// ErrInvalidMessage, ErrCancel or ErrTemplate. After trying, the error wraps
+// one failure class: ErrNotSent, ErrRefused, ErrOutcomeUnknown or
+// ErrRejected; a reply outside 2xx is a *GatewayError. Errors never contain
+// the message text, credentials or URL userinfo.
 func (c *Courier) SendMessage(ctx context.Context, m Message) (Result, error) {
-	req, err := c.Render(ctx, m)
+	p, err := c.prepare(ctx, &m)
+	res := Result{IdempotencyKey: p.key}
 	if err != nil {
-		return Result{}, err
+		c.logNotSent(ctx, &p, err)
+		return res, err
 	}
-	return c.do(req)
+	for {
+		res.Attempts++
+		started := time.Now()
+		res.StatusCode, res.Header, res.Body, err = c.attempt(ctx, &p)
+		c.logAttempt(ctx, &p, res.Attempts, res.StatusCode, err, time.Since(started))
+		if err == nil {
+			return res, nil
+		}
+		res.StatusCode, res.Header, res.Body = 0, nil, nil
+		wait, retry := c.retryWait(err, res.Attempts)
+		if !retry {
+			c.logOutcome(ctx, &p, res.Attempts, err)
+			return res, err
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			err = fmt.Errorf("%w (no time left for a retry in %s: %w)", err, wait, context.DeadlineExceeded)
+			c.logOutcome(ctx, &p, res.Attempts, err)
+			return res, err
+		}
+		c.logRetry(ctx, &p, res.Attempts, wait, err)
+		if werr := sleep(ctx, wait); werr != nil {
+			err = fmt.Errorf("%w (retry abandoned: %w)", err, werr)
+			c.logOutcome(ctx, &p, res.Attempts, err)
+			return res, err
+		}
+	}
 }
 
-// Render returns the exact request SendMessage would send for m, with
-// credentials applied and a body that can be read (and re-read through
-// GetBody). Nothing is sent. It fails as SendMessage does before sending.
+// retryWait decides whether the failure of attempt n is retried, and after
+// how long.
+func (c *Courier) retryWait(err error, n int) (time.Duration, bool) {
+	if n >= c.retry.MaxAttempts {
+		return 0, false
+	}
+	var ge *GatewayError
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, ErrEgressDenied): // the address will be refused again
+		return 0, false
+	case errors.Is(err, ErrRefused) && errors.As(err, &ge):
+		if _, ok := parseRetryAfter(ge.Header.Get("Retry-After"), time.Now()); ok {
+			return ge.RetryAfter, ge.RetryAfter <= c.retry.MaxRetryAfter
+		}
+	case errors.Is(err, ErrNotSent):
+	case errors.Is(err, ErrOutcomeUnknown):
+		if c.idemHeader == "" {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	return c.retry.backoff(n), true
+}
+
+// sleep waits d or until ctx ends, returning ctx.Err() in that case.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Render returns the exact request SendMessage would send first for m, with
+// credentials and the idempotency key header applied and a body that can be
+// read (and re-read through GetBody). Nothing is sent. It fails as
+// SendMessage does before sending. With an empty m.IdempotencyKey each call
+// makes a new random key.
 func (c *Courier) Render(ctx context.Context, m Message) (*http.Request, error) {
-	if c == nil || (c.client == nil && !c.disabled) {
-		return nil, errNotBuilt
-	}
-	if c.disabled {
-		return nil, ErrDisabled
-	}
-	if err := m.validate(); err != nil {
+	p, err := c.prepare(ctx, &m)
+	if err != nil {
 		return nil, err
 	}
-	var body io.Reader
-	if c.tmpl != nil {
-		b, err := c.renderBody(&m)
-		if err != nil {
-			return nil, err
+	return c.newRequest(ctx, &p)
+}
+
+// prepared is a message rendered once, sent as is on every attempt.
+type prepared struct {
+	key  string
+	to   string
+	body []byte // nil: no body
+}
+
+// prepare validates m, settles its idempotency key and renders its body.
+func (c *Courier) prepare(ctx context.Context, m *Message) (prepared, error) {
+	if c == nil || (c.client == nil && !c.disabled) {
+		return prepared{}, errNotBuilt
+	}
+	if c.disabled {
+		return prepared{}, ErrDisabled
+	}
+	if err := m.validate(); err != nil {
+		return prepared{}, err
+	}
+	p := prepared{key: m.IdempotencyKey, to: m.To}
+	if p.key == "" {
+		p.key = newIdempotencyKey()
+	}
+	if c.eval != nil {
+		var err error
+		if p.body, err = c.renderBody(ctx, m, p.key); err != nil {
+			return p, err
 		}
-		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, c.method, c.url, body)
-	if err != nil {
-		return nil, fmt.Errorf("smscourier: build request for %s: %w", c.shownURL, unwrapURLError(err))
-	}
-	req.Header = c.header.Clone()
-	req.Host = c.host
-	if c.auth != nil {
-		c.auth.apply(req.Header)
-	}
-	return req, nil
+	return p, nil
 }
 
 // renderBody evaluates the template for m and encodes the result.
-func (c *Courier) renderBody(m *Message) ([]byte, error) {
+func (c *Courier) renderBody(ctx context.Context, m *Message, key string) ([]byte, error) {
 	tc := templateContext{
 		From:           m.From,
 		To:             m.To,
@@ -249,6 +356,7 @@ func (c *Courier) renderBody(m *Message) ([]byte, error) {
 		TemplateType:   m.TemplateType,
 		TemplateData:   m.TemplateData,
 		RequestHeaders: m.RequestHeaders,
+		IdempotencyKey: key,
 	}
 	if tc.From == "" {
 		tc.From = c.from
@@ -263,30 +371,83 @@ func (c *Courier) renderBody(m *Message) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.tmpl.evaluate(ctxJSON)
+	out, err := c.eval.evaluate(ctx, ctxJSON)
 	if err != nil {
 		return nil, err
 	}
-	return encodeBody(c.encoding, out)
+	if len(out) > c.maxBody {
+		return nil, fmt.Errorf("%w: rendered output is %d bytes, over the limit of %d", ErrTemplate, len(out), c.maxBody)
+	}
+	body, err := encodeBody(c.encoding, out)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > c.maxBody {
+		return nil, fmt.Errorf("%w: encoded body is %d bytes, over the limit of %d", ErrTemplate, len(body), c.maxBody)
+	}
+	return body, nil
 }
 
-// do sends req and reads the reply, bounded in size and time.
-func (c *Courier) do(req *http.Request) (Result, error) {
-	ctx, cancel := context.WithCancel(req.Context())
-	defer cancel()
-	resp, err := c.client.Do(req.WithContext(ctx))
+// newRequest builds one attempt's request for p.
+func (c *Courier) newRequest(ctx context.Context, p *prepared) (*http.Request, error) {
+	var body io.Reader
+	if p.body != nil {
+		body = bytes.NewReader(p.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, c.method, c.url, body)
 	if err != nil {
-		return Result{Attempts: 1}, fmt.Errorf("smscourier: %s %s: %w", req.Method, c.shownURL, unwrapURLError(err))
+		return nil, fmt.Errorf("smscourier: build request for %s: %w", c.shownURL, unwrapURLError(err))
+	}
+	req.Header = c.header.Clone()
+	req.Host = c.host
+	if c.auth != nil {
+		c.auth.apply(req.Header)
+	}
+	if c.idemHeader != "" {
+		req.Header[c.idemHeader] = []string{p.key}
+	}
+	return req, nil
+}
+
+// attempt makes one HTTP request and reads the reply, bounded in size and
+// time. It classifies a failure to get a reply by whether the request was
+// written.
+func (c *Courier) attempt(ctx context.Context, p *prepared) (status int, header http.Header, body []byte, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
+	})
+	req, err := c.newRequest(ctx, p)
+	if err != nil {
+		return 0, nil, nil, &sendError{class: ErrNotSent, msg: err.Error(), cause: err}
+	}
+	// Without GetBody net/http cannot replay the request on its own after a
+	// reused connection fails: every resend is one of ours, and counted.
+	req.GetBody = nil
+	resp, err := c.client.Do(req)
+	if err != nil {
+		cause := unwrapURLError(err)
+		se := &sendError{class: ErrNotSent, cause: cause}
+		what := "not sent"
+		if wrote.Load() {
+			se.class, what = ErrOutcomeUnknown, "outcome unknown"
+		}
+		se.msg = fmt.Sprintf("smscourier: %s %s: %s: %v", req.Method, c.shownURL, what, cause)
+		return 0, nil, nil, se
 	}
 	// Once the status is known, a slow body must not hold Send: cancelling
 	// the request's context aborts the read.
 	stop := time.AfterFunc(replyReadTimeout, cancel)
-	body := readReply(resp.Body)
+	body = readReply(resp.Body)
 	stop.Stop()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return Result{Attempts: 1}, &GatewayError{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}
+		ge := &GatewayError{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}
+		ge.RetryAfter, _ = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		return 0, nil, nil, ge
 	}
-	return Result{StatusCode: resp.StatusCode, Attempts: 1, Header: resp.Header, Body: body}, nil
+	return resp.StatusCode, resp.Header, body, nil
 }
 
 // readReply returns up to maxReplyPrefix bytes of the body, reads and
@@ -318,8 +479,28 @@ func (m *Message) validate() error {
 		return fmt.Errorf("%w: body is not valid UTF-8", ErrInvalidMessage)
 	case !utf8.ValidString(m.TemplateType):
 		return fmt.Errorf("%w: template_type is not valid UTF-8", ErrInvalidMessage)
+	case len(m.IdempotencyKey) > maxIdempotencyKey || !isVisibleASCII(m.IdempotencyKey):
+		return fmt.Errorf("%w: idempotency key must be at most %d visible ASCII characters", ErrInvalidMessage, maxIdempotencyKey)
 	}
 	return nil
+}
+
+func isVisibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// newIdempotencyKey returns a random 128-bit key in UUID version 4 form.
+func newIdempotencyKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails on supported platforms
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // safeURL shows u without userinfo, query or fragment.

@@ -2,6 +2,7 @@ package smscourier
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -503,16 +504,18 @@ func TestTemplateContext(t *testing.T) {
 		{
 			name:    "defaults",
 			courier: c,
-			msg:     Message{To: "+14134242223", Body: "Your code is 123456"},
+			msg:     Message{To: "+14134242223", Body: "Your code is 123456", IdempotencyKey: "k-1"},
 			want: `{"from":"+13104661805","to":"+14134242223","body":"Your code is 123456","recipient":"+14134242223",
-				"message_type":"sms","subject":"","template_type":"","template_data":{},"request_headers":{}}`,
+				"message_type":"sms","subject":"","template_type":"","template_data":{},"request_headers":{},
+				"idempotency_key":"k-1"}`,
 		},
 		{
 			name:    "DefaultFrom when config has no from",
 			courier: cDefault,
-			msg:     Message{To: "+1555"},
+			msg:     Message{To: "+1555", IdempotencyKey: "k-2"},
 			want: `{"from":"` + DefaultFrom + `","to":"+1555","body":"","recipient":"+1555",
-				"message_type":"sms","subject":"","template_type":"","template_data":{},"request_headers":{}}`,
+				"message_type":"sms","subject":"","template_type":"","template_data":{},"request_headers":{},
+				"idempotency_key":"k-2"}`,
 		},
 		{
 			name:    "message fields",
@@ -520,21 +523,41 @@ func TestTemplateContext(t *testing.T) {
 			msg: Message{
 				To: "+1555", Body: "héllo <b>&\"", From: "ACME",
 				TemplateType:   "verification_code",
+				IdempotencyKey: "order-42/otp",
 				TemplateData:   map[string]any{"code": "123456", "n": 3},
 				RequestHeaders: http.Header{"Accept-Language": {"de"}},
 			},
 			want: `{"from":"ACME","to":"+1555","body":"héllo <b>&\"","recipient":"+1555",
 				"message_type":"sms","subject":"","template_type":"verification_code",
-				"template_data":{"code":"123456","n":3},"request_headers":{"Accept-Language":["de"]}}`,
+				"template_data":{"code":"123456","n":3},"request_headers":{"Accept-Language":["de"]},
+				"idempotency_key":"order-42/otp"}`,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(gw.got())
-			_, err := tc.courier.SendMessage(context.Background(), tc.msg)
+			res, err := tc.courier.SendMessage(context.Background(), tc.msg)
 			require.NoError(t, err)
+			assert.Equal(t, tc.msg.IdempotencyKey, res.IdempotencyKey)
 			got := gw.got()
 			require.Len(t, got, before+1)
 			assert.JSONEq(t, tc.want, got[before].Body)
 		})
 	}
+
+	t.Run("a random key when none is given", func(t *testing.T) {
+		keys := make(map[string]bool)
+		for range 3 {
+			before := len(gw.got())
+			res, err := c.SendMessage(context.Background(), Message{To: "+1555"})
+			require.NoError(t, err)
+			var ctx struct {
+				Key string `json:"idempotency_key"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(gw.got()[before].Body), &ctx))
+			assert.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, ctx.Key)
+			assert.Equal(t, res.IdempotencyKey, ctx.Key)
+			keys[ctx.Key] = true
+		}
+		assert.Len(t, keys, 3, "each message gets its own key")
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // ErrInvalidConfig is wrapped by every problem that ParseConfig, LoadConfig and
@@ -30,6 +31,28 @@ var ErrInvalidMessage = errors.New("smscourier: invalid message")
 // rendering a message (a runtime error other than error "cancel", or output
 // that the configured Content-Type cannot carry). Nothing was sent.
 var ErrTemplate = errors.New("smscourier: template error")
+
+// The four failure classes of a send. Every error that SendMessage returns
+// after it tried to reach the gateway wraps exactly one of them; test with
+// errors.Is. Errors found before sending (ErrDisabled, ErrInvalidMessage,
+// ErrCancel, ErrTemplate) wrap none.
+var (
+	// ErrNotSent: the request was never written (DNS failure, refused
+	// connection, TLS handshake failure, context ended before writing). The
+	// gateway cannot have the message; retrying is safe.
+	ErrNotSent = errors.New("smscourier: request not sent")
+	// ErrRefused: the gateway declined for now (429 or 503). Nothing was
+	// delivered; retry after GatewayError.RetryAfter.
+	ErrRefused = errors.New("smscourier: gateway refused the request for now")
+	// ErrOutcomeUnknown: the request was written but no complete reply
+	// arrived (reset, EOF, timeout), or the gateway replied 500, 502 or 504.
+	// The message may have been delivered. It is retried only with an
+	// idempotency key header (WithIdempotencyKeyHeader).
+	ErrOutcomeUnknown = errors.New("smscourier: outcome unknown: the message may have been delivered")
+	// ErrRejected: the gateway rejected the request (any other non-2xx
+	// reply, 3xx included). Retrying would not help.
+	ErrRejected = errors.New("smscourier: gateway rejected the request")
+)
 
 // Problem is one thing wrong with a configuration: the key path it concerns
 // (for example "courier.sms.request_config.auth.config.password") and what is
@@ -103,7 +126,9 @@ func (ps problems) err() error {
 
 // GatewayError is returned when the gateway replies with a status outside
 // 2xx. Its Error text holds only the status: the reply body may echo the
-// message, so it is kept in Body for the caller to inspect deliberately.
+// message, so it is kept in Body for the caller to inspect deliberately. It
+// unwraps to its failure class: ErrRefused for 429 and 503,
+// ErrOutcomeUnknown for 500, 502 and 504, ErrRejected for the rest.
 type GatewayError struct {
 	// StatusCode is the HTTP status of the reply.
 	StatusCode int
@@ -111,9 +136,39 @@ type GatewayError struct {
 	Header http.Header
 	// Body is a prefix of the reply body, at most 16 KiB.
 	Body []byte
+	// RetryAfter is the wait the gateway asked for in Retry-After
+	// (delta-seconds or an HTTP date; a past date is 0). Zero when the
+	// header is absent or malformed.
+	RetryAfter time.Duration
 }
 
 // Error returns "smscourier: gateway replied with status N Text".
 func (e *GatewayError) Error() string {
 	return fmt.Sprintf("smscourier: gateway replied with status %d %s", e.StatusCode, http.StatusText(e.StatusCode))
 }
+
+// Unwrap returns the failure class of the reply's status.
+func (e *GatewayError) Unwrap() error { return statusClass(e.StatusCode) }
+
+// statusClass maps a non-2xx status to its failure class.
+func statusClass(status int) error {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return ErrRefused
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return ErrOutcomeUnknown
+	}
+	return ErrRejected
+}
+
+// sendError is a failure to get a reply: the request was not sent, or its
+// outcome is unknown. Its text names the method and the URL without
+// userinfo or query.
+type sendError struct {
+	class error // ErrNotSent or ErrOutcomeUnknown
+	msg   string
+	cause error
+}
+
+func (e *sendError) Error() string   { return e.msg }
+func (e *sendError) Unwrap() []error { return []error{e.class, e.cause} }

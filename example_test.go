@@ -57,11 +57,13 @@ courier:
 	// Body=Your+code+is+123456&From=%2B12065550110&To=%2B14134242223
 }
 
-// A reply outside 2xx is a *GatewayError carrying the status, the header and
-// a bounded prefix of the body.
+// A reply outside 2xx is a *GatewayError carrying the status, the header, a
+// bounded prefix of the body, and the wait the gateway asked for. A
+// Retry-After longer than RetryPolicy.MaxRetryAfter (30 s) is not slept:
+// SendMessage returns at once so that a queue can reschedule the message.
 func ExampleGatewayError() {
 	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Retry-After", "30")
+		w.Header().Set("Retry-After", "120")
 		w.WriteHeader(http.StatusTooManyRequests)
 		_, _ = io.WriteString(w, `{"code":20429,"message":"Too Many Requests"}`)
 	}))
@@ -82,13 +84,15 @@ func ExampleGatewayError() {
 	err = courier.Send(context.Background(), "+14134242223", "hello")
 	var gerr *smscourier.GatewayError
 	if errors.As(err, &gerr) {
-		fmt.Println(gerr.StatusCode, gerr.Header.Get("Retry-After"))
+		fmt.Println(gerr.StatusCode, gerr.RetryAfter)
 		fmt.Println(string(gerr.Body))
 	}
+	fmt.Println(errors.Is(err, smscourier.ErrRefused))
 	fmt.Println(err)
 	// Output:
-	// 429 30
+	// 429 2m0s
 	// {"code":20429,"message":"Too Many Requests"}
+	// true
 	// smscourier: gateway replied with status 429 Too Many Requests
 }
 

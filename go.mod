@@ -3,6 +3,7 @@ module github.com/smscourier/smscourier
 go 1.26
 
 require (
+	code.dny.dev/ssrf v0.3.0
 	github.com/google/go-jsonnet v0.22.0
 	github.com/stretchr/testify v1.11.1
 	go.uber.org/goleak v1.3.0

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-jsonnet"
@@ -23,11 +24,36 @@ import (
 	"github.com/google/go-jsonnet/toolutils"
 )
 
-// Limits on fetching a template from an http(s):// URI.
+// Limits on loading templates.
 const (
+	// maxTemplateSize caps an http(s):// template fetch.
 	maxTemplateSize      = 1 << 20
 	templateFetchTimeout = 10 * time.Second
+	// maxTemplateSource caps the source that is parsed in-process:
+	// go-jsonnet's parser is recursive and, for some inputs, quadratic.
+	maxTemplateSource = 256 << 10
+	// maxTemplateDepth caps bracket nesting plus runs of prefix operators
+	// in the source: go-jsonnet overflows the Go stack, fatally, on about
+	// 20k nested brackets.
+	maxTemplateDepth = 200
+	// templateMaxStack is the Jsonnet call depth limit of every evaluation.
+	templateMaxStack = 500
+	// DefaultMaxBodySize is the largest rendered body sent unless
+	// WithMaxBodySize says otherwise.
+	DefaultMaxBodySize = 256 << 10
 )
+
+// maxAbandonedEvaluations bounds how many in-process evaluations may go on
+// running after their caller's context ended. A variable for tests.
+var maxAbandonedEvaluations int32 = 16
+
+// evaluator renders a template for one message: in-process (*template) or
+// in a worker process (*isolatedTemplate). It returns the manifested JSON,
+// ErrCancel for error "cancel", an error wrapping ErrTemplate for other
+// template failures, or an error wrapping ctx.Err() when ctx ends first.
+type evaluator interface {
+	evaluate(ctx context.Context, ctxJSON string) (string, error)
+}
 
 // cancelMessage is the error message with which a template asks that the
 // message not be sent.
@@ -45,6 +71,7 @@ type templateContext struct {
 	TemplateType   string      `json:"template_type"`
 	TemplateData   any         `json:"template_data"`
 	RequestHeaders http.Header `json:"request_headers"`
+	IdempotencyKey string      `json:"idempotency_key"`
 }
 
 // template is a parsed Jsonnet body template. It is safe for concurrent use:
@@ -109,13 +136,17 @@ func fetchTemplate(ctx context.Context, u *url.URL, client *http.Client) ([]byte
 	return src, nil
 }
 
-// compileTemplate parses src once and refuses imports.
+// compileTemplate checks src against the in-process limits, parses it once,
+// and refuses imports and tailstrict.
 func compileTemplate(name string, src []byte) (*template, error) {
+	if err := checkSource(name, src); err != nil {
+		return nil, err
+	}
 	node, err := jsonnet.SnippetToAST(name, string(src))
 	if err != nil {
 		return nil, staticError(name, err)
 	}
-	if err := refuseImports(name, node); err != nil {
+	if err := refuseConstructs(name, node); err != nil {
 		return nil, err
 	}
 	t := &template{name: name, node: node}
@@ -123,28 +154,126 @@ func compileTemplate(name string, src []byte) (*template, error) {
 		vm := jsonnet.MakeVM()
 		vm.Importer(refusingImporter{})
 		vm.SetTraceOut(io.Discard)
+		vm.MaxStack = templateMaxStack
 		return vm
 	}
 	return t, nil
 }
 
-// refuseImports reports the first import, importstr or importbin in the AST:
-// a template is a body format, not a way to read the host's files.
-func refuseImports(name string, node ast.Node) error {
+// checkSource rejects, before parsing, source that go-jsonnet's recursive
+// parser cannot take safely: over maxTemplateSource bytes, or nested deeper
+// than maxTemplateDepth. Depth counts open brackets plus the current run of
+// prefix operators (- + ! ~), outside strings and comments.
+func checkSource(name string, src []byte) error {
+	if len(src) > maxTemplateSource {
+		return fmt.Errorf("template %s: source is %d bytes, over the limit of %d", name, len(src), maxTemplateSource)
+	}
+	depth, run, line := 0, 0, 1
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch {
+		case c == '\n':
+			line++
+			continue
+		case c == ' ' || c == '\t' || c == '\r':
+			continue
+		case c == '"' || c == '\'':
+			i = skipQuoted(src, i, c, &line)
+		case c == '@' && i+1 < len(src) && (src[i+1] == '"' || src[i+1] == '\''):
+			i = skipVerbatim(src, i+1, src[i+1], &line)
+		case c == '|' && bytes.HasPrefix(src[i:], []byte("|||")):
+			i = skipUntil(src, i+3, "|||", &line) + 2
+		case c == '#' || (c == '/' && i+1 < len(src) && src[i+1] == '/'):
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+			i-- // let the loop count the newline
+		case c == '/' && i+1 < len(src) && src[i+1] == '*':
+			i = skipUntil(src, i+2, "*/", &line) + 1
+		case c == '(' || c == '[' || c == '{':
+			depth++
+		case c == ')' || c == ']' || c == '}':
+			depth--
+		}
+		if c == '-' || c == '+' || c == '!' || c == '~' {
+			run++
+		} else {
+			run = 0
+		}
+		if depth+run > maxTemplateDepth {
+			return fmt.Errorf("template %s:%d: nested deeper than %d levels", name, line, maxTemplateDepth)
+		}
+	}
+	return nil
+}
+
+// skipQuoted returns the index of the quote closing the string at src[i].
+func skipQuoted(src []byte, i int, quote byte, line *int) int {
+	for i++; i < len(src); i++ {
+		switch src[i] {
+		case '\\':
+			i++
+		case '\n':
+			*line++
+		case quote:
+			return i
+		}
+	}
+	return len(src)
+}
+
+// skipVerbatim returns the index of the quote closing the verbatim string
+// at src[i], where a doubled quote stands for itself.
+func skipVerbatim(src []byte, i int, quote byte, line *int) int {
+	for i++; i < len(src); i++ {
+		switch {
+		case src[i] == '\n':
+			*line++
+		case src[i] == quote && i+1 < len(src) && src[i+1] == quote:
+			i++
+		case src[i] == quote:
+			return i
+		}
+	}
+	return len(src)
+}
+
+// skipUntil returns the index where end starts, searching from i.
+func skipUntil(src []byte, i int, end string, line *int) int {
+	if i > len(src) {
+		return len(src)
+	}
+	j := bytes.Index(src[i:], []byte(end))
+	if j < 0 {
+		j = len(src) - i
+	}
+	*line += bytes.Count(src[i:i+j], []byte("\n"))
+	return i + j
+}
+
+// refuseConstructs reports the first import, importstr, importbin or
+// tailstrict call in the AST. A template is a body format, not a way to read
+// the host's files; unbounded tailstrict recursion overflows the Go stack,
+// fatally, in go-jsonnet.
+func refuseConstructs(name string, node ast.Node) error {
 	var kind string
-	switch node.(type) {
+	switch n := node.(type) {
 	case *ast.Import:
 		kind = "import"
 	case *ast.ImportStr:
 		kind = "importstr"
 	case *ast.ImportBin:
 		kind = "importbin"
+	case *ast.Apply:
+		if n.TailStrict {
+			kind = "tailstrict"
+		}
 	}
 	if kind != "" {
 		return fmt.Errorf("template %s: %s is not allowed in templates", locString(name, node.Loc()), kind)
 	}
 	for _, child := range toolutils.Children(node) {
-		if err := refuseImports(name, child); err != nil {
+		if err := refuseConstructs(name, child); err != nil {
 			return err
 		}
 	}
@@ -179,9 +308,61 @@ func (refusingImporter) Import(importedFrom, importedPath string) (jsonnet.Conte
 	return jsonnet.Contents{}, "", errors.New("imports are not allowed in templates")
 }
 
+// abandonedEvaluations counts in-process evaluations still running after
+// their caller's context ended, across all couriers.
+var abandonedEvaluations atomic.Int32
+
+// States of an evaluation run on its own goroutine.
+const (
+	evalRunning int32 = iota
+	evalFinished
+	evalAbandoned
+)
+
 // evaluate runs the template with ctx bound to the top-level argument `ctx`
-// and returns the manifested JSON. error "cancel" yields ErrCancel.
-func (t *template) evaluate(ctxJSON string) (string, error) {
+// and returns the manifested JSON. When ctx can end, the evaluation runs on
+// its own goroutine and evaluate returns when ctx ends; go-jsonnet cannot be
+// interrupted, so the goroutine is abandoned and finishes on its own. At most
+// maxAbandonedEvaluations may be abandoned at once; past that, evaluations
+// with a context are refused until some finish.
+func (t *template) evaluate(ctx context.Context, ctxJSON string) (string, error) {
+	if ctx.Done() == nil {
+		return t.evaluateNow(ctxJSON)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("smscourier: template %s not evaluated: %w", t.name, err)
+	}
+	if abandonedEvaluations.Load() >= maxAbandonedEvaluations {
+		return "", fmt.Errorf("%w: %s: %d evaluations are still running past their deadline", ErrTemplate, t.name, maxAbandonedEvaluations)
+	}
+	var (
+		state atomic.Int32
+		out   string
+		err   error
+		done  = make(chan struct{})
+	)
+	go func() {
+		out, err = t.evaluateNow(ctxJSON)
+		close(done)
+		if !state.CompareAndSwap(evalRunning, evalFinished) {
+			abandonedEvaluations.Add(-1)
+		}
+	}()
+	select {
+	case <-done:
+		return out, err
+	case <-ctx.Done():
+		if state.CompareAndSwap(evalRunning, evalAbandoned) {
+			abandonedEvaluations.Add(1)
+			return "", fmt.Errorf("smscourier: template %s abandoned: %w", t.name, ctx.Err())
+		}
+		<-done
+		return out, err
+	}
+}
+
+// evaluateNow evaluates on the calling goroutine.
+func (t *template) evaluateNow(ctxJSON string) (string, error) {
 	vm := t.vms.Get().(*jsonnet.VM)
 	vm.TLACode("ctx", ctxJSON)
 	out, err := vm.Evaluate(t.node)

@@ -1,0 +1,435 @@
+package smscourier
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// faultGateway is a loopback gateway that counts deliveries (requests whose
+// body it read in full) and answers each by the script: the n-th delivery
+// gets script[min(n, len-1)].
+type faultGateway struct {
+	*httptest.Server
+	mu         sync.Mutex
+	deliveries []received
+}
+
+// fault is one scripted answer. It receives the hijackable writer after
+// the request body was read.
+type fault func(w http.ResponseWriter, r *http.Request)
+
+func newFaultGateway(t *testing.T, script ...fault) *faultGateway {
+	t.Helper()
+	g := &faultGateway{}
+	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		g.mu.Lock()
+		n := len(g.deliveries)
+		g.deliveries = append(g.deliveries, received{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: string(body)})
+		g.mu.Unlock()
+		script[min(n, len(script)-1)](w, r)
+	}))
+	t.Cleanup(g.Close)
+	return g
+}
+
+func (g *faultGateway) got() []received {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]received(nil), g.deliveries...)
+}
+
+func reply(status int, header ...string) fault {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i+1 < len(header); i += 2 {
+			w.Header().Set(header[i], header[i+1])
+		}
+		w.WriteHeader(status)
+	}
+}
+
+// hijack takes the raw connection after the request was read.
+func hijack(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter) {
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(err)
+	}
+	return conn, rw
+}
+
+// resetAfterRead answers with a TCP reset.
+func resetAfterRead(w http.ResponseWriter, r *http.Request) {
+	conn, _ := hijack(w)
+	_ = conn.(*net.TCPConn).SetLinger(0)
+	_ = conn.Close()
+}
+
+// closeWithoutReply closes the connection cleanly without a reply.
+func closeWithoutReply(w http.ResponseWriter, r *http.Request) {
+	conn, _ := hijack(w)
+	_ = conn.Close()
+}
+
+// hang never answers until the client goes away.
+func hang(w http.ResponseWriter, r *http.Request) {
+	<-r.Context().Done()
+}
+
+// dribbleHeaders sends a status line and then one header byte at a time,
+// never finishing, until the client goes away.
+func dribbleHeaders(w http.ResponseWriter, r *http.Request) {
+	conn, rw := hijack(w)
+	defer conn.Close()
+	_, _ = rw.WriteString("HTTP/1.1 201 Created\r\nX-Slow: ")
+	_ = rw.Flush()
+	for range 200 {
+		if _, err := rw.WriteString("a"); err != nil {
+			return
+		}
+		if rw.Flush() != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // the fault itself: a slow gateway
+	}
+}
+
+// dribbleBody answers 201 at once and then the body one byte at a time.
+func dribbleBody(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusCreated)
+	rc := http.NewResponseController(w)
+	for range 50 {
+		if _, err := w.Write([]byte("a")); err != nil {
+			return
+		}
+		if rc.Flush() != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // the fault itself: a slow gateway
+	}
+}
+
+// TestFaultScenarios drives every failure class through a loopback gateway
+// and asserts the exact number of deliveries: the requests the gateway read.
+func TestFaultScenarios(t *testing.T) {
+	fastRetry := WithRetryPolicy(RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond})
+	// Retry-After dates are made when the reply is written.
+	retryAt := func(status int, d time.Duration) fault {
+		return func(w http.ResponseWriter, r *http.Request) {
+			reply(status, "Retry-After", time.Now().Add(d).UTC().Format(http.TimeFormat))(w, r)
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		script     []fault
+		idemHeader bool
+		timeout    time.Duration
+		wantDeliv  int
+		wantClass  error // nil: success
+		wantRetry  time.Duration
+		wantDL     bool // the error wraps context.DeadlineExceeded
+	}{
+		{name: "201", script: []fault{reply(201)}, wantDeliv: 1},
+		{name: "reset after reading the request", script: []fault{resetAfterRead}, wantDeliv: 1, wantClass: ErrOutcomeUnknown},
+		{name: "reset, with idempotency header", script: []fault{resetAfterRead, reply(201)}, idemHeader: true, wantDeliv: 2},
+		{name: "close without a reply", script: []fault{closeWithoutReply}, wantDeliv: 1, wantClass: ErrOutcomeUnknown},
+		{name: "close, with idempotency header", script: []fault{closeWithoutReply, closeWithoutReply, reply(202)}, idemHeader: true, wantDeliv: 3},
+		{name: "hang past the deadline", script: []fault{hang}, timeout: 300 * time.Millisecond, wantDeliv: 1, wantClass: ErrOutcomeUnknown, wantDL: true},
+		{name: "dribbled headers past the deadline", script: []fault{dribbleHeaders}, timeout: 300 * time.Millisecond, wantDeliv: 1, wantClass: ErrOutcomeUnknown, wantDL: true},
+		{name: "dribbled body after 201", script: []fault{dribbleBody}, wantDeliv: 1},
+		{name: "429 with Retry-After seconds", script: []fault{reply(429, "Retry-After", "1"), reply(201)}, wantDeliv: 2},
+		{name: "503 with Retry-After date", script: []fault{retryAt(503, 1500*time.Millisecond), reply(201)}, wantDeliv: 2},
+		{name: "503 with garbage Retry-After", script: []fault{reply(503, "Retry-After", "soon"), reply(201)}, wantDeliv: 2},
+		{name: "429 until attempts run out", script: []fault{reply(429, "Retry-After", "0")}, wantDeliv: 3, wantClass: ErrRefused},
+		{name: "429 with Retry-After 86400", script: []fault{reply(429, "Retry-After", "86400")}, wantDeliv: 1, wantClass: ErrRefused, wantRetry: 24 * time.Hour},
+		{name: "503 with a date an hour ahead", script: []fault{retryAt(503, time.Hour)}, wantDeliv: 1, wantClass: ErrRefused, wantRetry: time.Hour},
+		{name: "500 without idempotency header", script: []fault{reply(500)}, wantDeliv: 1, wantClass: ErrOutcomeUnknown},
+		{name: "502 without idempotency header", script: []fault{reply(502)}, wantDeliv: 1, wantClass: ErrOutcomeUnknown},
+		{name: "504 without idempotency header", script: []fault{reply(504)}, wantDeliv: 1, wantClass: ErrOutcomeUnknown},
+		{name: "500 with idempotency header", script: []fault{reply(500), reply(201)}, idemHeader: true, wantDeliv: 2},
+		{name: "502 with idempotency header, every attempt", script: []fault{reply(502)}, idemHeader: true, wantDeliv: 3, wantClass: ErrOutcomeUnknown},
+		{name: "504 with idempotency header", script: []fault{reply(504), reply(504), reply(200)}, idemHeader: true, wantDeliv: 3},
+		{name: "400 is never retried", script: []fault{reply(400)}, idemHeader: true, wantDeliv: 1, wantClass: ErrRejected},
+		{name: "501 is never retried", script: []fault{reply(501)}, idemHeader: true, wantDeliv: 1, wantClass: ErrRejected},
+		{name: "302 is never followed or retried", script: []fault{reply(302, "Location", "/elsewhere")}, wantDeliv: 1, wantClass: ErrRejected},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			gw := newFaultGateway(t, tc.script...)
+			opts := []Option{fastRetry}
+			if tc.idemHeader {
+				opts = append(opts, WithIdempotencyKeyHeader("Idempotency-Key"))
+			}
+			c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"), opts...)
+			require.NoError(t, err)
+			ctx := context.Background()
+			if tc.timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+				defer cancel()
+			}
+			start := time.Now()
+			res, err := c.SendMessage(ctx, Message{To: "+14134242223", Body: "Your code is 123456"})
+			took := time.Since(start)
+
+			got := gw.got()
+			assert.Len(t, got, tc.wantDeliv, "deliveries")
+			t.Logf("deliveries: %d, attempts: %d, took %s, err: %v", len(got), res.Attempts, took.Round(time.Millisecond), err)
+			if tc.wantClass == nil {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, tc.wantClass)
+				for _, other := range []error{ErrNotSent, ErrRefused, ErrOutcomeUnknown, ErrRejected} {
+					if other != tc.wantClass {
+						assert.NotErrorIs(t, err, other, "exactly one class")
+					}
+				}
+			}
+			if tc.wantDL {
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+				assert.Less(t, took, tc.timeout+200*time.Millisecond, "returns promptly after the deadline")
+			}
+			if tc.wantRetry > 0 {
+				var ge *GatewayError
+				require.ErrorAs(t, err, &ge)
+				assert.InDelta(t, tc.wantRetry.Seconds(), ge.RetryAfter.Seconds(), 2)
+				assert.Less(t, took, time.Second, "a long Retry-After is not slept")
+			}
+			// Every delivery of one message is the same request.
+			for _, d := range got {
+				assert.Equal(t, got[0].Body, d.Body, "byte-identical body on every attempt")
+				if tc.idemHeader {
+					assert.Equal(t, res.IdempotencyKey, d.Header.Get("Idempotency-Key"))
+				} else {
+					assert.Empty(t, d.Header.Get("Idempotency-Key"))
+				}
+			}
+			assert.GreaterOrEqual(t, res.Attempts, len(got))
+		})
+	}
+}
+
+func TestFaultNotSent(t *testing.T) {
+	fastRetry := WithRetryPolicy(RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond})
+	t.Run("refused port", func(t *testing.T) {
+		c, err := New(smsConfig("http://"+closedAddr(t)+"/send", "file://./testdata/sms.jsonnet"), fastRetry)
+		require.NoError(t, err)
+		res, err := c.SendMessage(context.Background(), Message{To: "+1555"})
+		require.ErrorIs(t, err, ErrNotSent)
+		assert.NotErrorIs(t, err, ErrOutcomeUnknown)
+		assert.Equal(t, DefaultMaxAttempts, res.Attempts, "never written, so retried")
+	})
+	t.Run("self-signed TLS", func(t *testing.T) {
+		var mu sync.Mutex
+		count := 0
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			count++
+			mu.Unlock()
+		}))
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake failures are expected
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		c, err := New(smsConfig(srv.URL+"/send", "file://./testdata/sms.jsonnet"), fastRetry)
+		require.NoError(t, err)
+		res, err := c.SendMessage(context.Background(), Message{To: "+1555"})
+		require.ErrorIs(t, err, ErrNotSent)
+		assert.Contains(t, err.Error(), "certificate")
+		assert.Equal(t, DefaultMaxAttempts, res.Attempts)
+		mu.Lock()
+		assert.Zero(t, count, "nothing reached the handler")
+		mu.Unlock()
+	})
+	t.Run("context already cancelled", func(t *testing.T) {
+		gw := newFaultGateway(t, reply(201))
+		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"))
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		res, err := c.SendMessage(ctx, Message{To: "+1555"})
+		require.ErrorIs(t, err, context.Canceled)
+		assert.LessOrEqual(t, res.Attempts, 1)
+		assert.Empty(t, gw.got())
+	})
+}
+
+// TestDribbledBodyBounded shows that once the status has arrived, a slow
+// body cannot hold SendMessage past replyReadTimeout.
+func TestDribbledBodyBounded(t *testing.T) {
+	old := replyReadTimeout
+	replyReadTimeout = 100 * time.Millisecond
+	defer func() { replyReadTimeout = old }()
+	gw := newFaultGateway(t, dribbleBody)
+	c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"))
+	require.NoError(t, err)
+	start := time.Now()
+	res, err := c.SendMessage(context.Background(), Message{To: "+1555"})
+	require.NoError(t, err, "the status decided the outcome")
+	assert.Equal(t, http.StatusCreated, res.StatusCode)
+	assert.Less(t, time.Since(start), 2*time.Second)
+	assert.Less(t, len(res.Body), 200)
+	assert.Len(t, gw.got(), 1)
+}
+
+func TestIdempotencyAcrossAttempts(t *testing.T) {
+	gw := newFaultGateway(t, reply(500), reply(503, "Retry-After", "0"), reply(201))
+	c, err := New(smsConfig(gw.URL+"/send", b64(`function(ctx) {to: ctx.to, ref: ctx.idempotency_key}`)),
+		WithIdempotencyKeyHeader("X-Idempotency-Key"),
+		WithRetryPolicy(RetryPolicy{BaseDelay: time.Millisecond}))
+	require.NoError(t, err)
+	res, err := c.SendMessage(context.Background(), Message{To: "+1555", IdempotencyKey: "order-7"})
+	require.NoError(t, err)
+	assert.Equal(t, 3, res.Attempts)
+	assert.Equal(t, "order-7", res.IdempotencyKey)
+	got := gw.got()
+	require.Len(t, got, 3)
+	for _, d := range got {
+		assert.Equal(t, "order-7", d.Header.Get("X-Idempotency-Key"))
+		assert.Equal(t, "{\n   \"ref\": \"order-7\",\n   \"to\": \"+1555\"\n}\n", d.Body)
+	}
+
+	t.Run("invalid keys", func(t *testing.T) {
+		for _, key := range []string{"has space", "new\nline", "é", string(make([]byte, 256))} {
+			_, err := c.SendMessage(context.Background(), Message{To: "+1555", IdempotencyKey: key})
+			require.ErrorIs(t, err, ErrInvalidMessage, "key %q", key)
+		}
+		assert.Len(t, gw.got(), 3)
+	})
+	t.Run("Render carries the header", func(t *testing.T) {
+		req, err := c.Render(context.Background(), Message{To: "+1555", IdempotencyKey: "k"})
+		require.NoError(t, err)
+		assert.Equal(t, "k", req.Header.Get("X-Idempotency-Key"))
+	})
+}
+
+func TestRetryPolicyValidation(t *testing.T) {
+	for _, p := range []RetryPolicy{{MaxAttempts: -1}, {BaseDelay: -1}, {MaxDelay: -time.Second}, {MaxRetryAfter: -1}} {
+		_, err := New(smsConfig("http://127.0.0.1:1/send", ""), WithRetryPolicy(p))
+		require.ErrorIs(t, err, ErrInvalidConfig, "%+v", p)
+	}
+	_, err := New(smsConfig("http://127.0.0.1:1/send", ""), WithIdempotencyKeyHeader("Bad Header"))
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	_, err = New(smsConfig("http://127.0.0.1:1/send", ""), WithMaxBodySize(-5))
+	require.ErrorIs(t, err, ErrInvalidConfig)
+
+	gw := newFaultGateway(t, reply(503))
+	c, err := New(smsConfig(gw.URL+"/send", ""), WithoutRetries())
+	require.NoError(t, err)
+	res, err := c.SendMessage(context.Background(), Message{To: "+1555"})
+	require.ErrorIs(t, err, ErrRefused)
+	assert.Equal(t, 1, res.Attempts)
+	assert.Len(t, gw.got(), 1)
+}
+
+func TestRedirectsKeepCredentialsHome(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		auth AuthConfig
+		hdr  string
+		want string
+	}{
+		{"basic_auth", AuthConfig{Type: AuthBasicAuth, Config: AuthParams{User: "me", Password: "12345"}}, "Authorization", "Basic bWU6MTIzNDU="},
+		{"api_key header", AuthConfig{Type: AuthAPIKey, Config: AuthParams{In: "header", Name: "X-Api-Key", Value: "k-1"}}, "X-Api-Key", "k-1"},
+		{"api_key cookie", AuthConfig{Type: AuthAPIKey, Config: AuthParams{In: "cookie", Name: "sid", Value: "k-1"}}, "Cookie", "sid=k-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			elsewhere := newFaultGateway(t, reply(201))
+			home := newFaultGateway(t,
+				func(w http.ResponseWriter, r *http.Request) {
+					http.Redirect(w, r, "/moved", http.StatusTemporaryRedirect) // same origin
+				},
+				func(w http.ResponseWriter, r *http.Request) {
+					http.Redirect(w, r, elsewhere.URL+"/x", http.StatusPermanentRedirect) // other origin
+				})
+			cfg := smsConfig(home.URL+"/send", "")
+			cfg.RequestConfig.Auth = tc.auth
+			client := &http.Client{} // follows redirects
+			c, err := New(cfg, WithHTTPClient(client), WithoutRetries())
+			require.NoError(t, err)
+			_, err = c.SendMessage(context.Background(), Message{To: "+1555"})
+			require.NoError(t, err)
+			homeGot, away := home.got(), elsewhere.got()
+			require.Len(t, homeGot, 2)
+			require.Len(t, away, 1)
+			assert.Equal(t, tc.want, homeGot[1].Header.Get(tc.hdr), "same origin keeps credentials")
+			assert.Empty(t, away[0].Header.Get(tc.hdr), "other origin gets none")
+			assert.Empty(t, away[0].Header.Get("Authorization"))
+			assert.Empty(t, away[0].Header.Get("Cookie"))
+			assert.Nil(t, client.CheckRedirect, "the caller's client is not modified")
+		})
+	}
+	t.Run("the caller's redirect policy still applies", func(t *testing.T) {
+		home := newFaultGateway(t, func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/again", http.StatusFound)
+		})
+		stop := errors.New("no redirects please")
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return stop }}
+		c, err := New(smsConfig(home.URL+"/send", ""), WithHTTPClient(client), WithoutRetries())
+		require.NoError(t, err)
+		err = c.Send(context.Background(), "+1555", "x")
+		require.ErrorIs(t, err, stop)
+		assert.Len(t, home.got(), 1)
+	})
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"", 0, false},
+		{"0", 0, true},
+		{"120", 2 * time.Minute, true},
+		{" 7 ", 7 * time.Second, true},
+		{"86400", 24 * time.Hour, true},
+		{"99999999999999999999", time.Duration(1<<63-1) / time.Second * time.Second, true},
+		{"-5", 0, false},
+		{"1.5", 0, false},
+		{"soon", 0, false},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
+		{"Mon, 23 Nov 2026 12:00:30 GMT", 30 * time.Second, true},
+		{"Monday, 23-Nov-26 12:01:00 GMT", time.Minute, true},
+	} {
+		t.Run(strconv.Quote(tc.in), func(t *testing.T) {
+			got, ok := parseRetryAfter(tc.in, now)
+			assert.Equal(t, tc.ok, ok)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func FuzzParseRetryAfter(f *testing.F) {
+	for _, s := range []string{"0", "120", "Mon, 23 Nov 2026 12:00:30 GMT", "x", "99999999999999999999", ""} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		d, ok := parseRetryAfter(s, now)
+		require.GreaterOrEqual(t, d, time.Duration(0))
+		if !ok {
+			require.Zero(t, d)
+		}
+		if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+			require.True(t, ok)
+			require.Equal(t, time.Duration(n)*time.Second, d)
+		}
+	})
+}

@@ -1,0 +1,126 @@
+package smscourier
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// slowInProcessTemplate takes about a second of CPU (more under -race).
+const slowInProcessTemplate = `function(ctx) {n: std.foldl(function(acc, x) acc + 1, std.range(1, 1000000), 0)}`
+
+// TestHostileTemplatesAtNew shows that templates which would crash or hang
+// go-jsonnet's parser, or read the host's files, are refused by New, and
+// that the test process survives them.
+func TestHostileTemplatesAtNew(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		src  string
+		want string
+	}{
+		{"importstr of a local file", `function(ctx) {a: importstr '/etc/passwd'}`, "importstr is not allowed"},
+		{"tail-strict unbounded recursion", `function(ctx) local f(x) = f(x + 1) tailstrict; {a: f(0)}`, "tailstrict is not allowed"},
+		{"200k-deep brackets (caught by the size cap)", strings.Repeat("[", 200000) + strings.Repeat("]", 200000), "over the limit"},
+		{"120k-deep brackets", strings.Repeat("[", 120000) + strings.Repeat("]", 120000), "nested deeper than 200"},
+		{"60k-deep objects", strings.Repeat("{a:", 60000) + "1" + strings.Repeat("}", 60000), "nested deeper than 200"},
+		{"200k-deep parentheses", strings.Repeat("(", 100000) + "1" + strings.Repeat(")", 100000), "nested deeper than 200"},
+		{"120k-long unary chain (quadratic parse)", strings.Repeat("-", 120000) + "1", "nested deeper than 200"},
+		{"201 levels", "function(ctx) " + strings.Repeat("[", 201) + strings.Repeat("]", 201), "nested deeper than 200"},
+		{"source over 256 KiB", "function(ctx) '" + strings.Repeat("x", 300<<10) + "'", "over the limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := New(smsConfig("http://127.0.0.1:1/send", b64(tc.src)))
+			require.ErrorIs(t, err, ErrInvalidConfig)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Less(t, time.Since(start), 2*time.Second, "refused before any expensive parse")
+		})
+	}
+
+	t.Run("brackets in strings and comments do not count", func(t *testing.T) {
+		deep := strings.Repeat("[", 300)
+		src := "// " + deep + "\n/* " + deep + " */\n# " + deep + "\nfunction(ctx) {a: '" + deep + "', b: \"" + deep + "\\\"\", c: @'" + deep + "''', d: |||\n  " + deep + "\n|||}"
+		gw := newGateway(t, nil)
+		c, err := New(smsConfig(gw.URL+"/send", b64(src)))
+		require.NoError(t, err)
+		require.NoError(t, c.Send(context.Background(), "+1555", "x"))
+		assert.Contains(t, gw.got()[0].Body, deep)
+	})
+	t.Run("200 levels are fine", func(t *testing.T) {
+		gw := newGateway(t, nil)
+		c, err := New(smsConfig(gw.URL+"/send", b64("function(ctx) "+strings.Repeat("[", 199)+"ctx.to"+strings.Repeat("]", 199))))
+		require.NoError(t, err)
+		require.NoError(t, c.Send(context.Background(), "+1555", "x"))
+	})
+}
+
+func TestHostileTemplatesAtSend(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		src  string
+		opts []Option
+		want string
+	}{
+		{"infinite recursion", `function(ctx) local f(x) = f(x + 1) + 1; {a: f(0)}`, nil, "max stack frames exceeded"},
+		{"a deep structure built at runtime", `function(ctx) std.foldl(function(acc, x) [acc], std.range(1, 100000), [])`, nil, "max stack frames exceeded"},
+		{"10 MB output", `function(ctx) {a: std.join('', std.makeArray(10 * 1024 * 1024 / 16, function(i) 'xxxxxxxxxxxxxxxx'))}`, nil, "over the limit of 262144"},
+		{"output over a configured cap", `function(ctx) {to: ctx.to}`, []Option{WithMaxBodySize(10)}, "over the limit of 10"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gw := newGateway(t, nil)
+			c, err := New(smsConfig(gw.URL+"/send", b64(tc.src)), tc.opts...)
+			require.NoError(t, err)
+			err = c.Send(context.Background(), "+1555", "x")
+			require.ErrorIs(t, err, ErrTemplate)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Empty(t, gw.got(), "nothing sent")
+		})
+	}
+}
+
+func TestSlowTemplateHonoursDeadline(t *testing.T) {
+	defer waitForAbandonedEvaluations(t)
+	gw := newGateway(t, nil)
+	c, err := New(smsConfig(gw.URL+"/send", b64(slowInProcessTemplate)))
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = c.Send(ctx, "+1555", "x")
+	took := time.Since(start)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, took, 400*time.Millisecond)
+	assert.Empty(t, gw.got())
+
+	t.Run("abandoned evaluations are bounded", func(t *testing.T) {
+		old := maxAbandonedEvaluations
+		maxAbandonedEvaluations = 1
+		defer func() { maxAbandonedEvaluations = old }()
+		waitForAbandonedEvaluations(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		require.ErrorIs(t, c.Send(ctx, "+1555", "x"), context.DeadlineExceeded)
+		// That evaluation runs on for most of a second: the next one with a
+		// context is refused at once.
+		ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel2()
+		start := time.Now()
+		err := c.Send(ctx2, "+1555", "x")
+		require.ErrorIs(t, err, ErrTemplate)
+		assert.Contains(t, err.Error(), "still running past their deadline")
+		assert.Less(t, time.Since(start), 100*time.Millisecond)
+		assert.Empty(t, gw.got())
+	})
+}
+
+// waitForAbandonedEvaluations waits until evaluations abandoned by earlier
+// tests have finished, so that they neither skew limits nor look leaked.
+func waitForAbandonedEvaluations(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool { return abandonedEvaluations.Load() == 0 }, time.Minute, 10*time.Millisecond)
+}

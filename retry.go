@@ -1,0 +1,127 @@
+package smscourier
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults of RetryPolicy.
+const (
+	DefaultMaxAttempts   = 3
+	DefaultBaseDelay     = 200 * time.Millisecond
+	DefaultMaxDelay      = 5 * time.Second
+	DefaultMaxRetryAfter = 30 * time.Second
+)
+
+// RetryPolicy says how SendMessage retries within one call. Zero fields take
+// their defaults; negative fields make New fail.
+//
+// A failure is retried when it is ErrNotSent or ErrRefused, or
+// ErrOutcomeUnknown with WithIdempotencyKeyHeader set; never ErrRejected.
+// The wait before retry n (n = 1, 2, ...) is a uniformly random duration in
+// [0, min(MaxDelay, BaseDelay * 2^(n-1))) ("full jitter"), or the gateway's
+// Retry-After when it sent one. Every retry resends the identical body.
+type RetryPolicy struct {
+	// MaxAttempts is the most HTTP requests one SendMessage makes, the first
+	// included. Default DefaultMaxAttempts (3); 1 turns retries off.
+	MaxAttempts int
+	// BaseDelay is the backoff before the first retry's jitter.
+	// Default DefaultBaseDelay (200 ms).
+	BaseDelay time.Duration
+	// MaxDelay caps the backoff. Default DefaultMaxDelay (5 s).
+	MaxDelay time.Duration
+	// MaxRetryAfter is the longest Retry-After that SendMessage waits out.
+	// A longer one is not slept: SendMessage returns at once with the
+	// *GatewayError, whose RetryAfter tells a queue when to try again.
+	// Default DefaultMaxRetryAfter (30 s).
+	MaxRetryAfter time.Duration
+}
+
+// WithRetryPolicy sets how SendMessage retries. Without it, DefaultMaxAttempts
+// attempts with the default delays.
+func WithRetryPolicy(p RetryPolicy) Option {
+	return optionFunc(func(o *options) { o.retry = p })
+}
+
+// WithoutRetries makes every SendMessage a single attempt: the same as
+// WithRetryPolicy(RetryPolicy{MaxAttempts: 1}).
+func WithoutRetries() Option {
+	return WithRetryPolicy(RetryPolicy{MaxAttempts: 1})
+}
+
+// normalize checks p and fills in its defaults.
+func (p RetryPolicy) normalize(ps *problems) RetryPolicy {
+	for _, f := range []struct {
+		name string
+		neg  bool
+	}{
+		{"MaxAttempts", p.MaxAttempts < 0},
+		{"BaseDelay", p.BaseDelay < 0},
+		{"MaxDelay", p.MaxDelay < 0},
+		{"MaxRetryAfter", p.MaxRetryAfter < 0},
+	} {
+		if f.neg {
+			ps.add("RetryPolicy."+f.name, "must not be negative")
+		}
+	}
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	if p.BaseDelay == 0 {
+		p.BaseDelay = DefaultBaseDelay
+	}
+	if p.MaxDelay == 0 {
+		p.MaxDelay = DefaultMaxDelay
+	}
+	if p.MaxRetryAfter == 0 {
+		p.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	return p
+}
+
+// backoff returns the full-jitter wait before retry n (n >= 1).
+func (p RetryPolicy) backoff(n int) time.Duration {
+	ceiling := p.MaxDelay
+	if n-1 < 62 {
+		if d := p.BaseDelay << (n - 1); d > 0 && d < ceiling {
+			ceiling = d
+		}
+	}
+	if ceiling <= 0 {
+		return 0
+	}
+	return rand.N(ceiling)
+}
+
+// parseRetryAfter reads a Retry-After value: delta-seconds or an HTTP date
+// (relative to now; a past date is 0). ok is false when the header is
+// absent or malformed.
+func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if v[0] >= '0' && v[0] <= '9' {
+		const maxSecs = uint64(1<<63-1) / uint64(time.Second)
+		secs, err := strconv.ParseUint(v, 10, 64)
+		switch {
+		case errors.Is(err, strconv.ErrRange):
+			secs = maxSecs
+		case err != nil:
+			return 0, false
+		}
+		return time.Duration(min(secs, maxSecs)) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	if d := t.Sub(now); d > 0 {
+		return d, true
+	}
+	return 0, true
+}
