@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/google/go-jsonnet"
-	"github.com/google/go-jsonnet/ast"
-	"github.com/google/go-jsonnet/toolutils"
 )
 
 // Defaults and limits of isolated template evaluation.
@@ -252,7 +250,7 @@ func runJob(job *workerJob) (reply workerReply) {
 	}()
 	node, err := jsonnet.SnippetToAST(job.Name, string(job.Source))
 	if err == nil {
-		err = refuseImportsIsolated(job.Name, node)
+		err = refuseConstructs(job.Name, node, true) // a worker may overflow its stack
 	} else {
 		err = staticError(job.Name, err)
 	}
@@ -282,30 +280,6 @@ func runJob(job *workerJob) (reply workerReply) {
 		return workerReply{Kind: replyTemplate, Message: fmt.Sprintf("%s: rendered output is %d bytes, over the limit of %d in isolated mode", job.Name, len(out), maxIsolatedOutput)}
 	}
 	return workerReply{Kind: replyOK, Output: out}
-}
-
-// refuseImportsIsolated reports the first import, importstr or importbin in
-// the AST, in the words of refuseConstructs. Unlike refuseConstructs it
-// allows tailstrict: a worker may overflow its stack.
-func refuseImportsIsolated(name string, node ast.Node) error {
-	var kind string
-	switch node.(type) {
-	case *ast.Import:
-		kind = "import"
-	case *ast.ImportStr:
-		kind = "importstr"
-	case *ast.ImportBin:
-		kind = "importbin"
-	}
-	if kind != "" {
-		return fmt.Errorf("template %s: %s is not allowed in templates", locString(name, node.Loc()), kind)
-	}
-	for _, child := range toolutils.Children(node) {
-		if err := refuseImportsIsolated(name, child); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // isolatedTemplate evaluates a template in worker processes, one per

@@ -146,7 +146,7 @@ func compileTemplate(name string, src []byte) (*template, error) {
 	if err != nil {
 		return nil, staticError(name, err)
 	}
-	if err := refuseConstructs(name, node); err != nil {
+	if err := refuseConstructs(name, node, false); err != nil {
 		return nil, err
 	}
 	t := &template{name: name, node: node}
@@ -251,11 +251,11 @@ func skipUntil(src []byte, i int, end string, line *int) int {
 	return i + j
 }
 
-// refuseConstructs reports the first import, importstr, importbin or
-// tailstrict call in the AST. A template is a body format, not a way to read
-// the host's files; unbounded tailstrict recursion overflows the Go stack,
-// fatally, in go-jsonnet.
-func refuseConstructs(name string, node ast.Node) error {
+// refuseConstructs reports the first import, importstr, importbin or, unless
+// allowTailstrict, tailstrict call in the AST. A template is a body format,
+// not a way to read the host's files; unbounded tailstrict recursion
+// overflows the Go stack, fatally, in go-jsonnet.
+func refuseConstructs(name string, node ast.Node, allowTailstrict bool) error {
 	var kind string
 	switch n := node.(type) {
 	case *ast.Import:
@@ -265,7 +265,7 @@ func refuseConstructs(name string, node ast.Node) error {
 	case *ast.ImportBin:
 		kind = "importbin"
 	case *ast.Apply:
-		if n.TailStrict {
+		if n.TailStrict && !allowTailstrict {
 			kind = "tailstrict"
 		}
 	}
@@ -273,7 +273,7 @@ func refuseConstructs(name string, node ast.Node) error {
 		return fmt.Errorf("template %s: %s is not allowed in templates", locString(name, node.Loc()), kind)
 	}
 	for _, child := range toolutils.Children(node) {
-		if err := refuseConstructs(name, child); err != nil {
+		if err := refuseConstructs(name, child, allowTailstrict); err != nil {
 			return err
 		}
 	}
