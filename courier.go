@@ -14,6 +14,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +23,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -59,7 +62,8 @@ type Courier struct {
 	shownURL   string      // the URL without userinfo or query, for errors
 	header     http.Header // static headers, canonical keys, without auth
 	auth       authenticator
-	eval       evaluator // nil: no body
+	eval       evaluator     // nil: no body
+	fast       *fastTemplate // non-nil: render without go-jsonnet
 	encoding   bodyEncoding
 }
 
@@ -154,13 +158,13 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 	c.host = c.header.Get("Host")
 	c.header.Del("Host")
 	if rc.Body != "" && rc.Method != http.MethodTrace {
-		if err := c.loadTemplate(rc.Body, o.isolation); err != nil {
-			return nil, &ConfigError{Problems: []Problem{{Path: prefix + ".request_config.body", Message: err.Error()}}}
-		}
 		if c.header.Get("Content-Type") == "" {
 			c.header.Set("Content-Type", "application/json")
 		}
 		c.encoding = encodingFor(c.header.Get("Content-Type"))
+		if err := c.loadTemplate(rc.Body, o.isolation); err != nil {
+			return nil, &ConfigError{Problems: []Problem{{Path: prefix + ".request_config.body", Message: err.Error()}}}
+		}
 	}
 	return c, nil
 }
@@ -199,10 +203,14 @@ func (c *Courier) loadTemplate(uri string, isolation *IsolationConfig) error {
 	}
 	if isolation != nil {
 		c.eval, err = newIsolatedTemplate(name, src, *isolation)
-	} else {
-		c.eval, err = compileTemplate(name, src)
+		return err
 	}
-	return err
+	t, err := compileTemplate(name, src)
+	if err != nil {
+		return err
+	}
+	c.eval, c.fast = t, compileFast(t.node, c.encoding)
+	return nil
 }
 
 // errNotBuilt is returned by the methods of a Courier not made by New.
@@ -234,9 +242,12 @@ func (c *Courier) SendMessage(ctx context.Context, m Message) (Result, error) {
 	}
 	for {
 		res.Attempts++
-		started := time.Now()
+		var started time.Time
+		if c.logger != nil {
+			started = time.Now()
+		}
 		res.StatusCode, res.Header, res.Body, err = c.attempt(ctx, &p)
-		c.logAttempt(ctx, &p, res.Attempts, res.StatusCode, err, time.Since(started))
+		c.logAttempt(ctx, &p, res.Attempts, res.StatusCode, err, started)
 		if err == nil {
 			return res, nil
 		}
@@ -347,6 +358,9 @@ func (c *Courier) prepare(ctx context.Context, m *Message) (prepared, error) {
 
 // renderBody evaluates the template for m and encodes the result.
 func (c *Courier) renderBody(ctx context.Context, m *Message, key string) ([]byte, error) {
+	if c.fast != nil {
+		return c.renderFast(m, key)
+	}
 	tc := templateContext{
 		From:           m.From,
 		To:             m.To,
@@ -367,11 +381,7 @@ func (c *Courier) renderBody(ctx context.Context, m *Message, key string) ([]byt
 	if tc.RequestHeaders == nil {
 		tc.RequestHeaders = http.Header{}
 	}
-	ctxJSON, err := marshalContext(&tc)
-	if err != nil {
-		return nil, err
-	}
-	out, err := c.eval.evaluate(ctx, ctxJSON)
+	out, err := c.eval.evaluate(ctx, &tc)
 	if err != nil {
 		return nil, err
 	}
@@ -387,6 +397,46 @@ func (c *Courier) renderBody(ctx context.Context, m *Message, key string) ([]byt
 	}
 	return body, nil
 }
+
+// renderFast renders m with the compiled fast path. Its result is the one
+// go-jsonnet would give.
+func (c *Courier) renderFast(m *Message, key string) ([]byte, error) {
+	if m.TemplateData != nil {
+		// Unused by fast templates, but refused alike on both paths.
+		if _, err := json.Marshal(m.TemplateData); err != nil {
+			return nil, fmt.Errorf("%w: template_data: %v", ErrInvalidMessage, err)
+		}
+	}
+	fc := fastCtx{
+		fieldFrom:           m.From,
+		fieldTo:             m.To,
+		fieldBody:           m.Body,
+		fieldRecipient:      m.To,
+		fieldMessageType:    "sms",
+		fieldTemplateType:   m.TemplateType,
+		fieldIdempotencyKey: key,
+	}
+	if fc[fieldFrom] == "" {
+		fc[fieldFrom] = c.from
+	}
+	buf := bodyBuffers.Get().(*[]byte)
+	out := c.fast.render(c.encoding, &fc, (*buf)[:0])
+	var body []byte
+	if len(out) <= c.maxBody {
+		body = append([]byte(nil), out...)
+	}
+	if cap(out) <= 64<<10 { // keep big buffers out of the pool
+		*buf = out
+		bodyBuffers.Put(buf)
+	}
+	if body == nil {
+		return nil, fmt.Errorf("%w: rendered output is %d bytes, over the limit of %d", ErrTemplate, len(out), c.maxBody)
+	}
+	return body, nil
+}
+
+// bodyBuffers holds scratch buffers for fast-path rendering.
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // newRequest builds one attempt's request for p.
 func (c *Courier) newRequest(ctx context.Context, p *prepared) (*http.Request, error) {
@@ -413,12 +463,17 @@ func (c *Courier) newRequest(ctx context.Context, p *prepared) (*http.Request, e
 // time. It classifies a failure to get a reply by whether the request was
 // written.
 func (c *Courier) attempt(ctx context.Context, p *prepared) (status int, header http.Header, body []byte, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wrote atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) },
-	})
+	// Once the status is known, a slow body must not hold Send. The
+	// client's Timeout or ctx's deadline bounds the read when there is one;
+	// otherwise cancelling the request's context after replyReadTimeout does.
+	var cancel context.CancelFunc
+	if _, ok := ctx.Deadline(); !ok && c.client.Timeout == 0 {
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+	}
+	tr := &writeTrace{}
+	tr.trace.WroteRequest = tr.wroteRequest
+	ctx = httptrace.WithClientTrace(ctx, &tr.trace)
 	req, err := c.newRequest(ctx, p)
 	if err != nil {
 		return 0, nil, nil, &sendError{class: ErrNotSent, msg: err.Error(), cause: err}
@@ -431,17 +486,17 @@ func (c *Courier) attempt(ctx context.Context, p *prepared) (status int, header 
 		cause := unwrapURLError(err)
 		se := &sendError{class: ErrNotSent, cause: cause}
 		what := "not sent"
-		if wrote.Load() {
+		if tr.wrote.Load() {
 			se.class, what = ErrOutcomeUnknown, "outcome unknown"
 		}
 		se.msg = fmt.Sprintf("smscourier: %s %s: %s: %v", req.Method, c.shownURL, what, cause)
 		return 0, nil, nil, se
 	}
-	// Once the status is known, a slow body must not hold Send: cancelling
-	// the request's context aborts the read.
-	stop := time.AfterFunc(replyReadTimeout, cancel)
-	body = readReply(resp.Body)
-	stop.Stop()
+	if cancel != nil {
+		stop := time.AfterFunc(replyReadTimeout, cancel)
+		defer stop.Stop()
+	}
+	body = readReply(resp)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		ge := &GatewayError{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}
 		ge.RetryAfter, _ = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
@@ -450,21 +505,37 @@ func (c *Courier) attempt(ctx context.Context, p *prepared) (status int, header 
 	return resp.StatusCode, resp.Header, body, nil
 }
 
+// writeTrace records whether a request was written, in one allocation.
+type writeTrace struct {
+	trace httptrace.ClientTrace
+	wrote atomic.Bool
+}
+
+func (t *writeTrace) wroteRequest(httptrace.WroteRequestInfo) { t.wrote.Store(true) }
+
 // readReply returns up to maxReplyPrefix bytes of the body, reads and
 // discards up to maxReplyDrain more so that the connection can be reused,
 // and closes it. Read errors end the read: the status already decided the
 // outcome.
-func readReply(rc io.ReadCloser) []byte {
-	defer rc.Close()
-	prefix, err := io.ReadAll(io.LimitReader(rc, maxReplyPrefix))
-	if err == nil && len(prefix) == maxReplyPrefix {
-		_, _ = io.Copy(io.Discard, io.LimitReader(rc, maxReplyDrain))
-	}
-	if len(prefix) == 0 {
+func readReply(resp *http.Response) []byte {
+	defer resp.Body.Close()
+	if resp.ContentLength == 0 {
 		return nil
 	}
-	return prefix
+	buf := replyBuffers.Get().(*[maxReplyPrefix]byte)
+	defer replyBuffers.Put(buf)
+	n, err := io.ReadFull(resp.Body, buf[:])
+	if err == nil { // the prefix is full: drain a bounded rest
+		_, _ = io.CopyN(io.Discard, resp.Body, maxReplyDrain)
+	}
+	if n == 0 {
+		return nil
+	}
+	return append([]byte(nil), buf[:n]...)
 }
+
+// replyBuffers holds the buffers replies are read into.
+var replyBuffers = sync.Pool{New: func() any { return new([maxReplyPrefix]byte) }}
 
 // validate checks m before anything is rendered or sent.
 func (m *Message) validate() error {
@@ -500,7 +571,14 @@ func newIdempotencyKey() string {
 	_, _ = rand.Read(b[:]) // never fails on supported platforms
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	hex.Encode(out[9:13], b[4:6])
+	hex.Encode(out[14:18], b[6:8])
+	hex.Encode(out[19:23], b[8:10])
+	hex.Encode(out[24:36], b[10:16])
+	out[8], out[13], out[18], out[23] = '-', '-', '-', '-'
+	return string(out[:])
 }
 
 // safeURL shows u without userinfo, query or fragment.

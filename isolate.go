@@ -391,7 +391,11 @@ func workerEnv() []string {
 // evaluate renders the template in a new worker process, bounded by ctx and
 // the configured Timeout, and maps the worker's reply or fate to the
 // evaluator contract.
-func (t *isolatedTemplate) evaluate(ctx context.Context, ctxJSON string) (string, error) {
+func (t *isolatedTemplate) evaluate(ctx context.Context, tc *templateContext) (string, error) {
+	ctxJSON, err := marshalContext(tc)
+	if err != nil {
+		return "", err
+	}
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("smscourier: template %s not evaluated: %w", t.name, err)
 	}

@@ -64,10 +64,11 @@ func statusOf(err error, status int) int {
 }
 
 // logAttempt records one HTTP attempt at debug level.
-func (c *Courier) logAttempt(ctx context.Context, p *prepared, attempt, status int, err error, took time.Duration) {
+func (c *Courier) logAttempt(ctx context.Context, p *prepared, attempt, status int, err error, started time.Time) {
 	if c.logger == nil {
 		return
 	}
+	took := time.Since(started)
 	c.logger.LogAttrs(ctx, slog.LevelDebug, "smscourier: attempt", append(c.attrs(p, attempt),
 		slog.Int("status", statusOf(err, status)),
 		slog.String("class", failureClass(err)),

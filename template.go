@@ -52,7 +52,7 @@ var maxAbandonedEvaluations int32 = 16
 // ErrCancel for error "cancel", an error wrapping ErrTemplate for other
 // template failures, or an error wrapping ctx.Err() when ctx ends first.
 type evaluator interface {
-	evaluate(ctx context.Context, ctxJSON string) (string, error)
+	evaluate(ctx context.Context, tc *templateContext) (string, error)
 }
 
 // cancelMessage is the error message with which a template asks that the
@@ -325,9 +325,13 @@ const (
 // interrupted, so the goroutine is abandoned and finishes on its own. At most
 // maxAbandonedEvaluations may be abandoned at once; past that, evaluations
 // with a context are refused until some finish.
-func (t *template) evaluate(ctx context.Context, ctxJSON string) (string, error) {
+func (t *template) evaluate(ctx context.Context, tc *templateContext) (string, error) {
+	ctxArg, err := ctxNode(tc)
+	if err != nil {
+		return "", err
+	}
 	if ctx.Done() == nil {
-		return t.evaluateNow(ctxJSON)
+		return t.evaluateNow(ctxArg)
 	}
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("smscourier: template %s not evaluated: %w", t.name, err)
@@ -338,11 +342,10 @@ func (t *template) evaluate(ctx context.Context, ctxJSON string) (string, error)
 	var (
 		state atomic.Int32
 		out   string
-		err   error
 		done  = make(chan struct{})
 	)
 	go func() {
-		out, err = t.evaluateNow(ctxJSON)
+		out, err = t.evaluateNow(ctxArg)
 		close(done)
 		if !state.CompareAndSwap(evalRunning, evalFinished) {
 			abandonedEvaluations.Add(-1)
@@ -361,10 +364,11 @@ func (t *template) evaluate(ctx context.Context, ctxJSON string) (string, error)
 	}
 }
 
-// evaluateNow evaluates on the calling goroutine.
-func (t *template) evaluateNow(ctxJSON string) (string, error) {
+// evaluateNow evaluates on the calling goroutine with ctxArg bound to the
+// top-level argument ctx.
+func (t *template) evaluateNow(ctxArg ast.Node) (string, error) {
 	vm := t.vms.Get().(*jsonnet.VM)
-	vm.TLACode("ctx", ctxJSON)
+	vm.TLANode("ctx", ctxArg)
 	out, err := vm.Evaluate(t.node)
 	vm.TLAReset()
 	t.vms.Put(vm)
@@ -496,6 +500,60 @@ func formScalar(v any) (s string, ok bool, err error) {
 	default:
 		return "", false, errors.New("nested objects and arrays cannot be form-encoded")
 	}
+}
+
+// ctxNode builds the value bound to ctx directly as a Jsonnet AST: an
+// object of string literals, which go-jsonnet need not parse. Only
+// template_data and request_headers, when set, go through JSON.
+func ctxNode(tc *templateContext) (ast.Node, error) {
+	data, err := jsonNode(tc.TemplateData, "template_data")
+	if err != nil {
+		return nil, err
+	}
+	headers, err := jsonNode(tc.RequestHeaders, "request_headers")
+	if err != nil {
+		return nil, err
+	}
+	field := func(name string, body ast.Node) ast.DesugaredObjectField {
+		return ast.DesugaredObjectField{Name: &ast.LiteralString{Value: name}, Body: body, Hide: ast.ObjectFieldInherit}
+	}
+	str := func(name, value string) ast.DesugaredObjectField {
+		return field(name, &ast.LiteralString{Value: value})
+	}
+	return &ast.DesugaredObject{Fields: ast.DesugaredObjectFields{
+		str("from", tc.From),
+		str("to", tc.To),
+		str("body", tc.Body),
+		str("recipient", tc.Recipient),
+		str("message_type", tc.MessageType),
+		str("subject", tc.Subject),
+		str("template_type", tc.TemplateType),
+		str("idempotency_key", tc.IdempotencyKey),
+		field("template_data", data),
+		field("request_headers", headers),
+	}}, nil
+}
+
+// jsonNode returns v, JSON-encoded and parsed, or an empty object for nil
+// and empty values.
+func jsonNode(v any, name string) (ast.Node, error) {
+	switch x := v.(type) {
+	case nil, struct{}:
+		return &ast.DesugaredObject{}, nil
+	case http.Header:
+		if len(x) == 0 {
+			return &ast.DesugaredObject{}, nil
+		}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidMessage, name, err)
+	}
+	node, err := jsonnet.SnippetToAST("<"+name+">", string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidMessage, name, err)
+	}
+	return node, nil
 }
 
 // marshalContext encodes ctx as the JSON code bound to the template.

@@ -1,0 +1,254 @@
+package smscourier
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/google/go-jsonnet"
+)
+
+// Benchmarks compare the courier with two baselines in the same process:
+// "handwritten", a net/http client making the identical request with no
+// template at all, and "fresh-vm", the reference's way of rendering: a new
+// go-jsonnet VM evaluating the template source for every message.
+// scripts/bench.sh runs them and writes the README's table.
+
+// benchCase is one template under benchmark.
+type benchCase struct {
+	name        string
+	src         string
+	contentType string
+	// body builds the same body by hand, for the handwritten baseline.
+	body func(to, from, text string) []byte
+}
+
+var benchCases = []benchCase{
+	{
+		name:        "twilio-form",
+		src:         "function(ctx) {\n  From: ctx.from,\n  To: ctx.to,\n  Body: ctx.body,\n}\n",
+		contentType: "application/x-www-form-urlencoded",
+		body: func(to, from, text string) []byte {
+			return []byte(url.Values{"From": {from}, "To": {to}, "Body": {text}}.Encode())
+		},
+	},
+	{
+		name:        "json",
+		src:         "function(ctx) {\n  from: ctx.from,\n  to: std.lstripChars(ctx.to, '+'),\n  text: ctx.body,\n  channel: 'sms',\n}\n",
+		contentType: "application/json",
+		body: func(to, from, text string) []byte {
+			b, _ := json.Marshal(map[string]string{"from": from, "to": strings.TrimLeft(to, "+"), "text": text, "channel": "sms"})
+			return b
+		},
+	},
+	{
+		// Outside the fast path: go-jsonnet renders it.
+		name:        "jsonnet",
+		src:         "function(ctx) {\n  local digits = std.lstripChars(ctx.to, '+'),\n  from: ctx.from,\n  to: digits,\n  text: if std.length(ctx.body) > 0 then ctx.body else 'empty',\n}\n",
+		contentType: "application/json",
+		body: func(to, from, text string) []byte {
+			b, _ := json.Marshal(map[string]string{"from": from, "to": strings.TrimLeft(to, "+"), "text": text})
+			return b
+		},
+	},
+}
+
+const (
+	benchTo   = "+14134242223"
+	benchFrom = "+13104661805"
+	benchText = "Your verification code is 123456"
+)
+
+func benchCourier(b *testing.B, bc benchCase, gatewayURL string) *Courier {
+	b.Helper()
+	cfg := SMSConfig{
+		Enabled: true,
+		From:    benchFrom,
+		RequestConfig: RequestConfig{
+			URL:     gatewayURL + "/2010-04-01/Accounts/AC123/Messages.json",
+			Method:  http.MethodPost,
+			Body:    "base64://" + base64.StdEncoding.EncodeToString([]byte(bc.src)),
+			Headers: map[string]string{"Content-Type": bc.contentType},
+			Auth:    AuthConfig{Type: AuthBasicAuth, Config: AuthParams{User: "AC123", Password: "token"}},
+		},
+	}
+	c, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if (bc.name == "jsonnet") != (c.fast == nil) {
+		b.Fatalf("%s: fast path is %v", bc.name, c.fast != nil)
+	}
+	return c
+}
+
+// freshVMBody renders the way the reference does: parse and evaluate the
+// source with a new VM for every message.
+func freshVMBody(bc benchCase, ctxJSON string) ([]byte, error) {
+	vm := jsonnet.MakeVM()
+	vm.TLACode("ctx", ctxJSON)
+	out, err := vm.EvaluateAnonymousSnippet("t", bc.src)
+	if err != nil {
+		return nil, err
+	}
+	return encodeBody(encodingFor(bc.contentType), out)
+}
+
+func benchCtxJSON(b *testing.B) string {
+	s, err := marshalContext(&templateContext{
+		From: benchFrom, To: benchTo, Body: benchText, Recipient: benchTo, MessageType: "sms",
+		TemplateData: struct{}{}, RequestHeaders: http.Header{}, IdempotencyKey: "5f0c2a8e-8a43-4b0e-9d7e-3a1f2f0c9b11",
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkRender measures rendering the body only: template and ctx to body
+// bytes. "preparsed" is go-jsonnet evaluating the already parsed AST with
+// the ctx already encoded: the floor for templates outside the fast path.
+func BenchmarkRender(b *testing.B) {
+	for _, bc := range benchCases {
+		b.Run(bc.name, func(b *testing.B) {
+			c := benchCourier(b, bc, "http://127.0.0.1:1")
+			m := Message{To: benchTo, Body: benchText}
+			ctx := context.Background()
+			b.Run("smscourier", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := c.renderBody(ctx, &m, "5f0c2a8e-8a43-4b0e-9d7e-3a1f2f0c9b11"); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			ctxJSON := benchCtxJSON(b)
+			b.Run("preparsed", func(b *testing.B) {
+				node, err := jsonnet.SnippetToAST("t", bc.src)
+				if err != nil {
+					b.Fatal(err)
+				}
+				vm := jsonnet.MakeVM()
+				b.ReportAllocs()
+				for b.Loop() {
+					vm.TLACode("ctx", ctxJSON)
+					if _, err := vm.Evaluate(node); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("fresh-vm", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := freshVMBody(bc, ctxJSON); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// newBenchGateway is a loopback gateway that drains the request and answers
+// 201 with a small JSON body, as Twilio does.
+func newBenchGateway(b *testing.B) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued"}`)
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+// handwrittenClient is configured like the courier's default client.
+func handwrittenClient() *http.Client {
+	return newDefaultClient()
+}
+
+// sendHandwritten is the baseline: the identical request, built by hand.
+func sendHandwritten(client *http.Client, endpoint, contentType string, body []byte) error {
+	req, err := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.SetBasicAuth("AC123", "token")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return &GatewayError{StatusCode: resp.StatusCode}
+	}
+	return nil
+}
+
+// BenchmarkSend measures whole sends to a loopback gateway, sequentially and
+// from 8 goroutines (RunParallel with parallelism 4 on 2 cores).
+func BenchmarkSend(b *testing.B) {
+	for _, bc := range benchCases {
+		b.Run(bc.name, func(b *testing.B) {
+			for _, mode := range []string{"seq", "par8"} {
+				run := func(b *testing.B, send func() error) {
+					b.ReportAllocs()
+					if mode == "seq" {
+						for b.Loop() {
+							if err := send(); err != nil {
+								b.Fatal(err)
+							}
+						}
+						return
+					}
+					b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							if err := send(); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				b.Run(mode, func(b *testing.B) {
+					srv := newBenchGateway(b)
+					endpoint := srv.URL + "/2010-04-01/Accounts/AC123/Messages.json"
+					c := benchCourier(b, bc, srv.URL)
+					ctx := context.Background()
+					b.Run("smscourier", func(b *testing.B) {
+						run(b, func() error { return c.Send(ctx, benchTo, benchText) })
+					})
+					client := handwrittenClient()
+					b.Run("handwritten", func(b *testing.B) {
+						run(b, func() error {
+							return sendHandwritten(client, endpoint, bc.contentType, bc.body(benchTo, benchFrom, benchText))
+						})
+					})
+					ctxJSON := benchCtxJSON(b)
+					b.Run("fresh-vm", func(b *testing.B) {
+						run(b, func() error {
+							body, err := freshVMBody(bc, ctxJSON)
+							if err != nil {
+								return err
+							}
+							return sendHandwritten(client, endpoint, bc.contentType, body)
+						})
+					})
+					client.CloseIdleConnections()
+					c.client.CloseIdleConnections()
+				})
+			}
+		})
+	}
+}

@@ -1,0 +1,182 @@
+package smscourier
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-jsonnet"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fastTemplates are templates inside the fast-path subset, beside those in
+// testdata/. Each exercises part of the subset.
+var fastTemplates = []string{
+	`function(ctx) {to: ctx.to, from: ctx.from, body: ctx.body}`,
+	`function(ctx) {To: ctx['recipient'], MessageType: ctx.message_type, Subject: ctx.subject, T: ctx.template_type, K: ctx.idempotency_key}`,
+	`function(ctx) {n: 1, f: 1.5, neg: -2, big: 1e21, tiny: 0.1, e: 2.5e-7, t: true, no: false, z: null, s: "lit\u0001\"\\/"}`,
+	`function(ctx) {list: ['x', ctx.to, 3, true, null], empty: [], obj: {}, nested: {deep: {to: ctx.to, arr: [[], [ctx.body]]}}}`,
+	`function(ctx) {msg: 'Code: ' + ctx.body + ' (' + ctx.from + ')'}`,
+	`function(ctx) {d: std.lstripChars(ctx.to, '+'), r: std.rstripChars(ctx.body, ' .!'), s: std.stripChars(ctx.from, '+ ')}`,
+	`function(ctx) {r: std.strReplace(ctx.body, 'a', 'ä'), lo: std.asciiLower(ctx.body), up: std.asciiUpper(ctx.from + 'ß')}`,
+	`function(ctx) {f: std.format('%s: %s%%', [ctx.to, ctx.body]), g: std.format('<%s>', ctx.from), h: std.format('none', [])}`,
+	`function(ctx) {hidden:: ctx.to, shown::: ctx.body, visible: 'v'}`,
+	`function(ctx) {"b": 1, "a": 2, "é": 3, "Z": 4, "": 5, "aa": 6}`,
+	`function(ctx) {channel: 'sms', message_type: 'text', to: std.lstripChars(ctx.to, '+'), from: ctx.from, text: ctx.body}`,
+	`function(ctx) {messages: [{sender: ctx.from, destinations: [{to: ctx.to}], content: {text: ctx.body}}]}`,
+	`function(ctx) 'To ' + ctx.to + ': ' + ctx.body`,
+	`function(ctx) [ctx.to, 1]`,
+}
+
+// slowTemplates are outside the subset and must fall back to go-jsonnet.
+var slowTemplates = []string{
+	`function(ctx) {data: ctx.template_data}`,
+	`function(ctx) {code: ctx.template_data.code}`,
+	`function(ctx) if ctx.to == '' then error 'cancel' else {to: ctx.to}`,
+	`function(ctx) local x = ctx.to; {to: x}`,
+	`function(ctx) {to: ctx.to, n: std.length(ctx.body)}`,
+	`function(ctx) {a: ctx.to + 1}`,
+	`function(ctx) {a: std.format('%d', [1])}`,
+	`function(ctx) {a: std.format('%s %s', [ctx.to])}`,
+	`function(ctx) {a: std.strReplace(ctx.to, '', 'x')}`,
+	`function(ctx) {a: std.lstripChars(ctx.to, ctx.from)}`,
+	`function(ctx) {[ctx.to]: 1}`,
+	`function(ctx) {a+: 'x'}`,
+	`function(ctx) {a: self.b, b: 1}`,
+	`function(ctx) {assert ctx.to != '', a: 1}`,
+	`function(ctx) '%s' % ctx.to`,
+	`function(ctx, extra=1) {a: ctx.to}`,
+	`function(c) {a: c.to}`,
+	`{a: 1}`,
+	`function(ctx) {a: std.asciiLower(ctx.to, 1)}`,
+	`function(ctx) {a: std.native('x')}`,
+}
+
+// allFastSeeds returns the testdata templates and fastTemplates.
+func allFastSeeds(t testing.TB) []string {
+	files, err := filepath.Glob("testdata/*.jsonnet")
+	require.NoError(t, err)
+	var srcs []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		srcs = append(srcs, string(b))
+	}
+	return append(srcs, fastTemplates...)
+}
+
+// reference renders through go-jsonnet, as the slow path does.
+func reference(t testing.TB, tpl *template, enc bodyEncoding, fc *fastCtx) ([]byte, error) {
+	ctxJSON, err := marshalContext(&templateContext{
+		From: fc[fieldFrom], To: fc[fieldTo], Body: fc[fieldBody], Recipient: fc[fieldRecipient],
+		MessageType: fc[fieldMessageType], Subject: fc[fieldSubject], TemplateType: fc[fieldTemplateType],
+		IdempotencyKey: fc[fieldIdempotencyKey], TemplateData: struct{}{}, RequestHeaders: map[string][]string{},
+	})
+	require.NoError(t, err)
+	vm := jsonnet.MakeVM() // the reference's way, independent of ours
+	vm.TLACode("ctx", ctxJSON)
+	out, err := vm.Evaluate(tpl.node)
+	if err != nil {
+		return nil, err
+	}
+	return encodeBody(enc, out)
+}
+
+func TestFastPathSubset(t *testing.T) {
+	for _, src := range fastTemplates {
+		t.Run(src, func(t *testing.T) {
+			tpl, err := compileTemplate("t", []byte(src))
+			require.NoError(t, err)
+			assert.NotNil(t, compileFast(tpl.node, encodeJSON), "inside the subset")
+		})
+	}
+	for _, src := range slowTemplates {
+		t.Run("falls back: "+src, func(t *testing.T) {
+			tpl, err := compileTemplate("t", []byte(src))
+			require.NoError(t, err)
+			for _, enc := range []bodyEncoding{encodeJSON, encodeForm, encodeRaw} {
+				assert.Nil(t, compileFast(tpl.node, enc))
+			}
+			gw := newGateway(t, nil)
+			c, err := New(smsConfig(gw.URL+"/send", b64(src)))
+			require.NoError(t, err)
+			assert.Nil(t, c.fast)
+		})
+	}
+	t.Run("the testdata templates take the fast path", func(t *testing.T) {
+		for _, name := range []string{"sms.jsonnet", "test_body.jsonnet", "twilio.request.jsonnet", "sms-to.jsonnet"} {
+			c, err := New(smsConfig("http://127.0.0.1:1/send", "file://./testdata/"+name))
+			require.NoError(t, err)
+			assert.NotNil(t, c.fast, name)
+		}
+	})
+	t.Run("the encoding decides", func(t *testing.T) {
+		for _, tc := range []struct {
+			src  string
+			enc  bodyEncoding
+			fast bool
+		}{
+			{`function(ctx) {a: {b: 1}}`, encodeForm, false},
+			{`function(ctx) {a: [[1]]}`, encodeForm, false},
+			{`function(ctx) {a: [1, 'x', null]}`, encodeForm, true},
+			{`function(ctx) ctx.to`, encodeForm, false},
+			{`function(ctx) ctx.to`, encodeRaw, true},
+			{`function(ctx) {a: 1}`, encodeRaw, false},
+		} {
+			tpl, err := compileTemplate("t", []byte(tc.src))
+			require.NoError(t, err)
+			assert.Equal(t, tc.fast, compileFast(tpl.node, tc.enc) != nil, "%s", tc.src)
+		}
+	})
+}
+
+// FuzzFastPathMatchesJsonnet is the differential test: for every template in
+// the subset, every encoding it compiles for, and arbitrary ctx strings, the
+// fast path yields exactly the bytes go-jsonnet's path yields.
+func FuzzFastPathMatchesJsonnet(f *testing.F) {
+	seeds := allFastSeeds(f)
+	type compiled struct {
+		tpl  *template
+		fast map[bodyEncoding]*fastTemplate
+	}
+	var all []compiled
+	for _, src := range seeds {
+		tpl, err := compileTemplate("t", []byte(src))
+		require.NoError(f, err)
+		c := compiled{tpl: tpl, fast: map[bodyEncoding]*fastTemplate{}}
+		for _, enc := range []bodyEncoding{encodeJSON, encodeForm, encodeRaw} {
+			if ft := compileFast(tpl.node, enc); ft != nil {
+				c.fast[enc] = ft
+			}
+		}
+		if len(c.fast) > 0 {
+			all = append(all, c)
+		}
+	}
+	require.NotEmpty(f, all)
+	for i := range all {
+		f.Add(uint8(i), "+14134242223", "+13104661805", "Your code is 123456", "")
+	}
+	f.Add(uint8(0), "", "", "", "")
+	f.Add(uint8(1), "+1 \"quoted\" \\ back", "ÄCME ß", "line\nbreak\ttab\x00nul\x7fdel\u0085nel", "verification_code")
+	f.Add(uint8(2), "++++123+++", " + ", "emoji 😀 and \u2028 and <&>", "%s %d %%")
+	f.Add(uint8(5), "aAäÄzZ", "ß", "aaa", "\u00a0")
+	f.Fuzz(func(t *testing.T, which uint8, to, from, body, ttype string) {
+		for _, s := range []string{to, from, body, ttype} {
+			if !utf8.ValidString(s) || len(s) > 256 {
+				return // messages are valid UTF-8; go-jsonnet's string helpers are quadratic
+			}
+		}
+		c := all[int(which)%len(all)]
+		fc := fastCtx{from, to, body, to, "sms", "", ttype, "key-" + strings.Repeat("k", len(ttype)%3)}
+		for enc, ft := range c.fast {
+			want, werr := reference(t, c.tpl, enc, &fc)
+			got := ft.render(enc, &fc, nil)
+			require.NoError(t, werr, "go-jsonnet failed where the fast path cannot")
+			require.Equal(t, string(want), string(got), "encoding %d", enc)
+		}
+	})
+}
