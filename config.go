@@ -58,6 +58,12 @@ type RequestConfig struct {
 	// file://path, base64://data or http(s)://url. Optional: without it no
 	// body is sent.
 	Body string `json:"body,omitempty"`
+	// Response is the URI of an optional Jsonnet template that interprets
+	// the gateway's reply (an smscourier extension; see the README): it
+	// receives ctx = {status, headers, body} and yields {ok, message_id,
+	// retryable, retry_after_seconds, error_code, error_message}. Without
+	// it, any 2xx reply is success.
+	Response string `json:"response,omitempty"`
 	// Headers are sent with every request. Content-Type defaults to
 	// application/json when a body is sent. In a config document both
 	// `header` (the seeds' spelling) and `headers` (Kratos') are accepted.
@@ -322,6 +328,8 @@ func decodeRequestConfig(raw any, path string, ps *problems) RequestConfig {
 			rc.Method = str(m[k], p, ps)
 		case "body":
 			rc.Body = str(m[k], p, ps)
+		case "response":
+			rc.Response = str(m[k], p, ps)
 		case "header", "headers":
 			hm := mapping(m[k], p, ps)
 			if len(hm) > 0 && rc.Headers == nil {
@@ -432,9 +440,12 @@ func (c SMSConfig) check(prefix string) problems {
 	case !isToken(rc.Method):
 		ps.add(p+".method", "%q is not a valid HTTP method", rc.Method)
 	}
-	if rc.Body != "" {
-		if _, err := parseTemplateURI(rc.Body); err != nil {
-			ps.add(p+".body", "%v", err)
+	for _, t := range []struct{ key, uri string }{{"body", rc.Body}, {"response", rc.Response}} {
+		if t.uri == "" {
+			continue
+		}
+		if _, err := parseTemplateURI(t.uri); err != nil {
+			ps.add(p+"."+t.key, "%v", err)
 		}
 	}
 	checkHeaders(rc.Headers, p+".headers", &ps)
@@ -443,7 +454,7 @@ func (c SMSConfig) check(prefix string) problems {
 }
 
 func isZeroRequestConfig(rc RequestConfig) bool {
-	return rc.URL == "" && rc.Method == "" && rc.Body == "" && len(rc.Headers) == 0 && rc.Auth == (AuthConfig{})
+	return rc.URL == "" && rc.Method == "" && rc.Body == "" && rc.Response == "" && len(rc.Headers) == 0 && rc.Auth == (AuthConfig{})
 }
 
 func checkURL(raw, path string, ps *problems) {

@@ -62,7 +62,10 @@ type Courier struct {
 	shownURL   string      // the URL without userinfo or query, for errors
 	header     http.Header // static headers, canonical keys, without auth
 	auth       authenticator
+	sms        smsChecks
+	observer   func(Event)   // nil: none
 	eval       evaluator     // nil: no body
+	response   evaluator     // nil: any 2xx is success
 	fast       *fastTemplate // non-nil: render without go-jsonnet
 	encoding   bodyEncoding
 }
@@ -106,6 +109,11 @@ type Result struct {
 	Header http.Header
 	// Body is a prefix of the successful reply's body, at most 16 KiB.
 	Body []byte
+	// MessageID is the gateway's id for the message, as the response
+	// template extracted it; "" without a response template.
+	MessageID string
+	// Segments is the SMS segment count of the message text.
+	Segments SegmentInfo
 }
 
 // New validates cfg and the options, loads and parses the body template, and
@@ -132,6 +140,8 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 	u, _ := url.Parse(rc.URL) // validated by check
 	c := &Courier{
 		logger:   o.logger,
+		sms:      o.sms,
+		observer: o.observer,
 		retry:    o.retry,
 		maxBody:  o.maxBodySize,
 		from:     cfg.From,
@@ -166,6 +176,12 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 			return nil, &ConfigError{Problems: []Problem{{Path: prefix + ".request_config.body", Message: err.Error()}}}
 		}
 	}
+	if rc.Response != "" {
+		var err error
+		if c.response, err = c.compile(rc.Response, o.isolation); err != nil {
+			return nil, &ConfigError{Problems: []Problem{{Path: prefix + ".request_config.response", Message: err.Error()}}}
+		}
+	}
 	return c, nil
 }
 
@@ -196,21 +212,28 @@ func (c *Courier) setClient(o *options, auth AuthConfig) error {
 // loadTemplate reads and compiles the body template, in-process or for a
 // worker process.
 func (c *Courier) loadTemplate(uri string, isolation *IsolationConfig) error {
+	t, err := c.compile(uri, isolation)
+	if err != nil {
+		return err
+	}
+	c.eval = t
+	if it, ok := t.(*template); ok {
+		c.fast = compileFast(it.node, c.encoding)
+	}
+	return nil
+}
+
+// compile reads the template at uri, once, and prepares it for evaluation.
+func (c *Courier) compile(uri string, isolation *IsolationConfig) (evaluator, error) {
 	tu, _ := parseTemplateURI(uri) // validated by check
 	src, name, err := loadTemplate(context.Background(), tu, c.client)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if isolation != nil {
-		c.eval, err = newIsolatedTemplate(name, src, *isolation)
-		return err
+		return newIsolatedTemplate(name, src, *isolation)
 	}
-	t, err := compileTemplate(name, src)
-	if err != nil {
-		return err
-	}
-	c.eval, c.fast = t, compileFast(t.node, c.encoding)
-	return nil
+	return compileTemplate(name, src)
 }
 
 // errNotBuilt is returned by the methods of a Courier not made by New.
@@ -240,19 +263,23 @@ func (c *Courier) SendMessage(ctx context.Context, m Message) (Result, error) {
 		c.logNotSent(ctx, &p, err)
 		return res, err
 	}
+	res.Segments = Segments(m.Body)
 	for {
 		res.Attempts++
 		var started time.Time
-		if c.logger != nil {
+		if c.logger != nil || c.observer != nil {
 			started = time.Now()
 		}
-		res.StatusCode, res.Header, res.Body, err = c.attempt(ctx, &p)
-		c.logAttempt(ctx, &p, res.Attempts, res.StatusCode, err, started)
+		var r gatewayReply
+		r, err = c.attempt(ctx, &p)
+		c.logAttempt(ctx, &p, res.Attempts, r.status, err, started)
 		if err == nil {
+			res.StatusCode, res.Header, res.Body, res.MessageID = r.status, r.header, r.body, r.messageID
+			c.observe(res.Attempts, r.status, nil, started, 0, true)
 			return res, nil
 		}
-		res.StatusCode, res.Header, res.Body = 0, nil, nil
 		wait, retry := c.retryWait(err, res.Attempts)
+		c.observe(res.Attempts, 0, err, started, wait, !retry)
 		if !retry {
 			c.logOutcome(ctx, &p, res.Attempts, err)
 			return res, err
@@ -283,7 +310,7 @@ func (c *Courier) retryWait(err error, n int) (time.Duration, bool) {
 		errors.Is(err, ErrEgressDenied): // the address will be refused again
 		return 0, false
 	case errors.Is(err, ErrRefused) && errors.As(err, &ge):
-		if _, ok := parseRetryAfter(ge.Header.Get("Retry-After"), time.Now()); ok {
+		if ge.hasRetryAfter {
 			return ge.RetryAfter, ge.RetryAfter <= c.retry.MaxRetryAfter
 		}
 	case errors.Is(err, ErrNotSent):
@@ -341,6 +368,9 @@ func (c *Courier) prepare(ctx context.Context, m *Message) (prepared, error) {
 		return prepared{}, ErrDisabled
 	}
 	if err := m.validate(); err != nil {
+		return prepared{}, err
+	}
+	if err := c.sms.check(m); err != nil {
 		return prepared{}, err
 	}
 	p := prepared{key: m.IdempotencyKey, to: m.To}
@@ -462,7 +492,15 @@ func (c *Courier) newRequest(ctx context.Context, p *prepared) (*http.Request, e
 // attempt makes one HTTP request and reads the reply, bounded in size and
 // time. It classifies a failure to get a reply by whether the request was
 // written.
-func (c *Courier) attempt(ctx context.Context, p *prepared) (status int, header http.Header, body []byte, err error) {
+// gatewayReply is a successful reply.
+type gatewayReply struct {
+	status    int
+	header    http.Header
+	body      []byte
+	messageID string
+}
+
+func (c *Courier) attempt(ctx context.Context, p *prepared) (gatewayReply, error) {
 	// Once the status is known, a slow body must not hold Send. The
 	// client's Timeout or ctx's deadline bounds the read when there is one;
 	// otherwise cancelling the request's context after replyReadTimeout does.
@@ -476,7 +514,7 @@ func (c *Courier) attempt(ctx context.Context, p *prepared) (status int, header 
 	ctx = httptrace.WithClientTrace(ctx, &tr.trace)
 	req, err := c.newRequest(ctx, p)
 	if err != nil {
-		return 0, nil, nil, &sendError{class: ErrNotSent, msg: err.Error(), cause: err}
+		return gatewayReply{}, &sendError{class: ErrNotSent, msg: err.Error(), cause: err}
 	}
 	// Without GetBody net/http cannot replay the request on its own after a
 	// reused connection fails: every resend is one of ours, and counted.
@@ -490,19 +528,22 @@ func (c *Courier) attempt(ctx context.Context, p *prepared) (status int, header 
 			se.class, what = ErrOutcomeUnknown, "outcome unknown"
 		}
 		se.msg = fmt.Sprintf("smscourier: %s %s: %s: %v", req.Method, c.shownURL, what, cause)
-		return 0, nil, nil, se
+		return gatewayReply{}, se
 	}
 	if cancel != nil {
 		stop := time.AfterFunc(replyReadTimeout, cancel)
 		defer stop.Stop()
 	}
-	body = readReply(resp)
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		ge := &GatewayError{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}
-		ge.RetryAfter, _ = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		return 0, nil, nil, ge
+	body := readReply(resp)
+	r := gatewayReply{status: resp.StatusCode, header: resp.Header, body: body}
+	if c.response != nil {
+		r.messageID, err = c.interpret(ctx, req, resp, body)
+		return r, err
 	}
-	return resp.StatusCode, resp.Header, body, nil
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return gatewayReply{}, newGatewayError(resp, body)
+	}
+	return r, nil
 }
 
 // writeTrace records whether a request was written, in one allocation.

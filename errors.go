@@ -137,18 +137,36 @@ type GatewayError struct {
 	// Body is a prefix of the reply body, at most 16 KiB.
 	Body []byte
 	// RetryAfter is the wait the gateway asked for in Retry-After
-	// (delta-seconds or an HTTP date; a past date is 0). Zero when the
-	// header is absent or malformed.
+	// (delta-seconds or an HTTP date; a past date is 0), or the response
+	// template's retry_after_seconds. Zero when neither says.
 	RetryAfter time.Duration
+	// ErrorCode and ErrorMessage are the gateway's own error, as the
+	// response template extracted them; "" without a response template.
+	ErrorCode, ErrorMessage string
+
+	hasRetryAfter bool  // RetryAfter was given, not defaulted
+	class         error // set by a response template; nil: by status
 }
 
-// Error returns "smscourier: gateway replied with status N Text".
+// Error returns "smscourier: gateway replied with status N Text", followed
+// by ", error code C" when the response template found one. The gateway's
+// error message and body are left out: they may echo the message.
 func (e *GatewayError) Error() string {
-	return fmt.Sprintf("smscourier: gateway replied with status %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	msg := fmt.Sprintf("smscourier: gateway replied with status %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	if e.ErrorCode != "" {
+		msg += ", error code " + e.ErrorCode
+	}
+	return msg
 }
 
-// Unwrap returns the failure class of the reply's status.
-func (e *GatewayError) Unwrap() error { return statusClass(e.StatusCode) }
+// Unwrap returns the failure class: the response template's verdict when
+// there is one, else that of the status.
+func (e *GatewayError) Unwrap() error {
+	if e.class != nil {
+		return e.class
+	}
+	return statusClass(e.StatusCode)
+}
 
 // statusClass maps a non-2xx status to its failure class.
 func statusClass(status int) error {

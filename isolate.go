@@ -391,8 +391,8 @@ func workerEnv() []string {
 // evaluate renders the template in a new worker process, bounded by ctx and
 // the configured Timeout, and maps the worker's reply or fate to the
 // evaluator contract.
-func (t *isolatedTemplate) evaluate(ctx context.Context, tc *templateContext) (string, error) {
-	ctxJSON, err := marshalContext(tc)
+func (t *isolatedTemplate) evaluate(ctx context.Context, arg templateArg) (string, error) {
+	ctxJSON, err := arg.jsonCode()
 	if err != nil {
 		return "", err
 	}

@@ -22,6 +22,8 @@ type options struct {
 	maxBodySize int
 	egress      *egressPolicy
 	isolation   *IsolationConfig
+	sms         smsChecks
+	observer    func(Event)
 }
 
 type optionFunc func(*options)

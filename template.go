@@ -52,8 +52,18 @@ var maxAbandonedEvaluations int32 = 16
 // ErrCancel for error "cancel", an error wrapping ErrTemplate for other
 // template failures, or an error wrapping ctx.Err() when ctx ends first.
 type evaluator interface {
-	evaluate(ctx context.Context, tc *templateContext) (string, error)
+	evaluate(ctx context.Context, arg templateArg) (string, error)
 }
+
+// templateArg is the value bound to a template's ctx: as an AST for
+// in-process evaluation, as JSON code for a worker process.
+type templateArg interface {
+	astNode() (ast.Node, error)
+	jsonCode() (string, error)
+}
+
+func (tc *templateContext) astNode() (ast.Node, error) { return ctxNode(tc) }
+func (tc *templateContext) jsonCode() (string, error) { return marshalContext(tc) }
 
 // cancelMessage is the error message with which a template asks that the
 // message not be sent.
@@ -325,8 +335,8 @@ const (
 // interrupted, so the goroutine is abandoned and finishes on its own. At most
 // maxAbandonedEvaluations may be abandoned at once; past that, evaluations
 // with a context are refused until some finish.
-func (t *template) evaluate(ctx context.Context, tc *templateContext) (string, error) {
-	ctxArg, err := ctxNode(tc)
+func (t *template) evaluate(ctx context.Context, arg templateArg) (string, error) {
+	ctxArg, err := arg.astNode()
 	if err != nil {
 		return "", err
 	}

@@ -1,0 +1,154 @@
+package smscourier
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-jsonnet"
+	"github.com/google/go-jsonnet/ast"
+)
+
+// responseContext is the ctx of a response template: the gateway's reply.
+type responseContext struct {
+	// Status is the HTTP status code.
+	Status int `json:"status"`
+	// Headers maps each canonical header name to its values joined by ", ".
+	Headers map[string]string `json:"headers"`
+	// Body is the reply body (its first 16 KiB) parsed when it is JSON,
+	// else the text.
+	Body any `json:"body"`
+}
+
+func newResponseContext(status int, header http.Header, body []byte) *responseContext {
+	rc := &responseContext{Status: status, Headers: make(map[string]string, len(header))}
+	for name, values := range header {
+		rc.Headers[name] = strings.Join(values, ", ")
+	}
+	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && json.Valid(trimmed) {
+		rc.Body = json.RawMessage(trimmed)
+	} else {
+		rc.Body = string(body)
+	}
+	return rc
+}
+
+func (rc *responseContext) jsonCode() (string, error) {
+	b, err := json.Marshal(rc)
+	if err != nil {
+		return "", fmt.Errorf("%w: response: %v", ErrTemplate, err)
+	}
+	return string(b), nil
+}
+
+func (rc *responseContext) astNode() (ast.Node, error) {
+	code, err := rc.jsonCode()
+	if err != nil {
+		return nil, err
+	}
+	node, err := jsonnet.SnippetToAST("<response>", code)
+	if err != nil {
+		return nil, fmt.Errorf("%w: response: %v", ErrTemplate, err)
+	}
+	return node, nil
+}
+
+// verdict is what a response template concluded. Absent fields take their
+// defaults: ok is whether the status is 2xx, the rest empty.
+type verdict struct {
+	OK                *bool           `json:"ok"`
+	MessageID         json.RawMessage `json:"message_id"`
+	Retryable         *bool           `json:"retryable"`
+	RetryAfterSeconds *float64        `json:"retry_after_seconds"`
+	ErrorCode         json.RawMessage `json:"error_code"`
+	ErrorMessage      *string         `json:"error_message"`
+}
+
+// parseVerdict reads a response template's output: an object whose keys
+// are among the verdict's, so that a misspelt key is an error, not ignored.
+func parseVerdict(out string) (verdict, error) {
+	var v verdict
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return v, fmt.Errorf("%w: the response template must yield an object with ok, message_id, retryable, retry_after_seconds, error_code, error_message: %v", ErrTemplate, err)
+	}
+	if v.RetryAfterSeconds != nil && (*v.RetryAfterSeconds < 0 || *v.RetryAfterSeconds > 1e9) {
+		return v, fmt.Errorf("%w: the response template's retry_after_seconds is out of range", ErrTemplate)
+	}
+	return v, nil
+}
+
+// scalarText renders a JSON string or number as text; anything else, and
+// null, as "".
+func scalarText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
+
+// interpret applies the response template to a reply. It returns the
+// message id on success, or the failure the template found: a
+// *GatewayError whose class follows the template's retryable flag. When
+// the template itself fails, the status decides, except that a 2xx reply
+// then has an unknown outcome: the gateway may have accepted the message.
+func (c *Courier) interpret(ctx context.Context, req *http.Request, resp *http.Response, body []byte) (string, error) {
+	status := resp.StatusCode
+	success := status >= 200 && status <= 299
+	out, err := c.response.evaluate(ctx, newResponseContext(status, resp.Header, body))
+	var v verdict
+	if err == nil {
+		v, err = parseVerdict(out)
+	}
+	if err != nil {
+		if success {
+			return "", &sendError{
+				class: ErrOutcomeUnknown,
+				msg:   fmt.Sprintf("smscourier: %s %s: outcome unknown: status %d, but the response template failed: %v", req.Method, c.shownURL, status, err),
+				cause: err,
+			}
+		}
+		return "", newGatewayError(resp, body)
+	}
+	ok := success
+	if v.OK != nil {
+		ok = *v.OK
+	}
+	if ok {
+		return scalarText(v.MessageID), nil
+	}
+	ge := newGatewayError(resp, body)
+	ge.ErrorCode = scalarText(v.ErrorCode)
+	if v.ErrorMessage != nil {
+		ge.ErrorMessage = *v.ErrorMessage
+	}
+	if v.RetryAfterSeconds != nil {
+		ge.RetryAfter = time.Duration(*v.RetryAfterSeconds * float64(time.Second))
+		ge.hasRetryAfter = true
+	}
+	switch {
+	case v.Retryable != nil && *v.Retryable:
+		ge.class = ErrRefused
+	case v.Retryable != nil || success:
+		ge.class = ErrRejected
+	}
+	return "", ge
+}
+
+// newGatewayError describes a reply outside 2xx, or one a response template
+// judged a failure.
+func newGatewayError(resp *http.Response, body []byte) *GatewayError {
+	ge := &GatewayError{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}
+	ge.RetryAfter, ge.hasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	return ge
+}
