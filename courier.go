@@ -112,7 +112,8 @@ type Result struct {
 	// MessageID is the gateway's id for the message, as the response
 	// template extracted it; "" without a response template.
 	MessageID string
-	// Segments is the SMS segment count of the message text.
+	// Segments is the SMS segment count of the message text; set on
+	// failure too, except for ErrDisabled.
 	Segments SegmentInfo
 }
 
@@ -260,6 +261,9 @@ func (c *Courier) SendMessage(ctx context.Context, m Message) (Result, error) {
 	p, err := c.prepare(ctx, &m)
 	res := Result{IdempotencyKey: p.key}
 	if err != nil {
+		if !errors.Is(err, ErrDisabled) && !errors.Is(err, errNotBuilt) {
+			res.Segments = Segments(m.Body) // e.g. why WithMaxSegments refused it
+		}
 		c.logNotSent(ctx, &p, err)
 		return res, err
 	}

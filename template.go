@@ -63,7 +63,7 @@ type templateArg interface {
 }
 
 func (tc *templateContext) astNode() (ast.Node, error) { return ctxNode(tc) }
-func (tc *templateContext) jsonCode() (string, error) { return marshalContext(tc) }
+func (tc *templateContext) jsonCode() (string, error)  { return marshalContext(tc) }
 
 // cancelMessage is the error message with which a template asks that the
 // message not be sent.
