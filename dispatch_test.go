@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smscourier/smscourier/smstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -252,17 +253,15 @@ func TestConnectionReuse(t *testing.T) {
 		{"reply larger than the kept prefix", http.StatusOK, strings.Repeat("a", maxReplyPrefix+1000)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			gw := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
-				w.WriteHeader(tc.status)
-				_, _ = io.WriteString(w, tc.body)
-			})
-			c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"))
+			gw := smstest.New(t)
+			gw.Script(smstest.Reply{Status: tc.status, Body: tc.body})
+			c, err := New(smsConfig(gw.Endpoint("/send"), "file://./testdata/sms.jsonnet"))
 			require.NoError(t, err)
 			for range 100 {
 				_ = c.Send(context.Background(), "+1555", "x")
 			}
-			assert.Len(t, gw.got(), 100)
-			assert.LessOrEqual(t, gw.connections(), 2)
+			gw.AssertCount(t, 100)
+			assert.LessOrEqual(t, gw.Connections(), 2)
 		})
 	}
 }

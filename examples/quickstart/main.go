@@ -8,43 +8,32 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"strings"
 
 	"github.com/smscourier/smscourier"
+	"github.com/smscourier/smscourier/smstest"
 )
 
 func main() {
-	// The fake gateway answers like Twilio: 201 with the message's sid.
-	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		form, _ := url.ParseQuery(string(body))
-		user, _, _ := r.BasicAuth()
-		fmt.Println("gateway received:")
-		fmt.Printf("  %s %s\n", r.Method, r.URL.Path)
-		fmt.Printf("  Content-Type: %s\n", r.Header.Get("Content-Type"))
-		fmt.Printf("  basic auth user: %s\n", user)
-		for _, k := range []string{"From", "To", "Body"} {
-			fmt.Printf("  %s=%s\n", k, form.Get(k))
-		}
-		fmt.Printf("  raw body: %s\n", body)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusCreated)
-		_, _ = io.WriteString(w, `{"sid":"SM0123456789abcdef","status":"queued"}`)
-	}))
+	// A fake gateway (package smstest) that answers like Twilio: 201 with
+	// the message's sid.
+	gateway := smstest.NewServer()
 	defer gateway.Close()
+	gateway.Script(smstest.Reply{
+		Status: http.StatusCreated,
+		Header: http.Header{"Content-Type": {"application/json"}},
+		Body:   `{"sid":"SM0123456789abcdef","status":"queued"}`,
+	})
 
 	doc, err := os.ReadFile("examples/quickstart/kratos.yml")
 	if err != nil {
 		log.Fatalf("%v (run from the repository root)", err)
 	}
 	// Point the config at the fake gateway instead of api.twilio.com.
-	doc = []byte(strings.Replace(string(doc), "https://api.twilio.com", gateway.URL, 1))
+	doc = []byte(strings.Replace(string(doc), "https://api.twilio.com", gateway.URL(), 1))
 
 	cfg, err := smscourier.ParseConfig(doc)
 	if err != nil {
@@ -61,5 +50,16 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+
+	r := gateway.Requests()[0]
+	user, _, _ := r.BasicAuth()
+	fmt.Println("gateway received:")
+	fmt.Printf("  %s %s\n", r.Method, r.Path)
+	fmt.Printf("  Content-Type: %s\n", r.Header.Get("Content-Type"))
+	fmt.Printf("  basic auth user: %s\n", user)
+	for _, k := range []string{"From", "To", "Body"} {
+		fmt.Printf("  %s=%s\n", k, r.FormValue(k))
+	}
+	fmt.Printf("  raw body: %s\n", r.Body)
 	fmt.Printf("sent: status %d after %d attempt(s), reply %s\n", res.StatusCode, res.Attempts, res.Body)
 }

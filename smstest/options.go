@@ -1,0 +1,22 @@
+package smstest
+
+// Option configures a Gateway in New or NewServer.
+type Option interface {
+	apply(*options)
+}
+
+type options struct {
+	tls bool
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// WithTLS makes the gateway serve HTTPS, with a self-signed certificate for
+// 127.0.0.1 and example.com, over HTTP/1.1. Clients must trust it: send
+// through Gateway.Client (with smscourier, WithHTTPClient(gw.Client())).
+// Without it the gateway serves plain HTTP.
+func WithTLS() Option {
+	return optionFunc(func(o *options) { o.tls = true })
+}

@@ -1,0 +1,5 @@
+function(ctx) {
+  From: ctx.from,
+  To: ctx.to,
+  Body: ctx.body,
+}
