@@ -202,7 +202,9 @@ func TestFaultScenarios(t *testing.T) {
 			}
 			if tc.wantDL {
 				require.ErrorIs(t, err, context.DeadlineExceeded)
-				assert.Less(t, took, tc.timeout+200*time.Millisecond, "returns promptly after the deadline")
+				// Promptly: the gateway never answers. The bound is loose
+				// because these machines are shared and noisy.
+				assert.Less(t, took, tc.timeout+time.Second, "returns promptly after the deadline")
 			}
 			if tc.wantRetry > 0 {
 				var ge *GatewayError

@@ -337,7 +337,8 @@ func TestIsolatedOutputLimit(t *testing.T) {
 	g := newGateway(t, nil)
 	// 2^22 quotes, escaped to 2^23 backslashes and quotes.
 	src := "function(ctx) local s(x, n) = if n == 0 then x else s(x + x, n - 1); { s: s('\"', 22) }"
-	c := newIsolatedCourier(t, g, b64(src), IsolationConfig{})
+	// A generous time limit: building 8 MiB of output is slow on a loaded machine.
+	c := newIsolatedCourier(t, g, b64(src), IsolationConfig{Timeout: 20 * time.Second})
 	err := c.Send(context.Background(), "+14134242223", "hi")
 	require.ErrorIs(t, err, ErrTemplate)
 	assert.Contains(t, err.Error(), "over the limit of 4194304 in isolated mode")
