@@ -284,7 +284,7 @@ func TestDribbledBodyBounded(t *testing.T) {
 	res, err := c.SendMessage(context.Background(), Message{To: "+1555"})
 	require.NoError(t, err, "the status decided the outcome")
 	assert.Equal(t, http.StatusCreated, res.StatusCode)
-	assert.Less(t, time.Since(start), 600*time.Millisecond, "the dribble lasts a second")
+	assert.Less(t, time.Since(start), 900*time.Millisecond, "the dribble lasts a second")
 	assert.Less(t, len(res.Body), 50)
 	assert.Len(t, gw.got(), 1)
 }
