@@ -10,8 +10,11 @@ import (
 // LogValue keeps a Secret out of slog records.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
-// failureClass names the class of a SendMessage error for logs.
-func failureClass(err error) string {
+// FailureClass names the class of an error from SendMessage, as logs,
+// Event.Class and the command line do: "ok" for nil, "not_sent", "refused",
+// "outcome_unknown", "rejected", "cancelled", "invalid_message", "template",
+// "disabled", or "other".
+func FailureClass(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
@@ -71,7 +74,7 @@ func (c *Courier) logAttempt(ctx context.Context, p *prepared, attempt, status i
 	took := time.Since(started)
 	c.logger.LogAttrs(ctx, slog.LevelDebug, "smscourier: attempt", append(c.attrs(p, attempt),
 		slog.Int("status", statusOf(err, status)),
-		slog.String("class", failureClass(err)),
+		slog.String("class", FailureClass(err)),
 		slog.Duration("duration", took),
 	)...)
 	if err == nil {
@@ -87,7 +90,7 @@ func (c *Courier) logRetry(ctx context.Context, p *prepared, attempt int, wait t
 	}
 	c.logger.LogAttrs(ctx, slog.LevelInfo, "smscourier: retrying", append(c.attrs(p, attempt),
 		slog.Int("status", statusOf(err, 0)),
-		slog.String("class", failureClass(err)),
+		slog.String("class", FailureClass(err)),
 		slog.Duration("wait", wait),
 	)...)
 }
@@ -104,7 +107,7 @@ func (c *Courier) logOutcome(ctx context.Context, p *prepared, attempts int, err
 	}
 	c.logger.LogAttrs(ctx, slog.LevelWarn, "smscourier: failed", append(c.attrs(p, attempts),
 		slog.Int("status", statusOf(err, 0)),
-		slog.String("class", failureClass(err)),
+		slog.String("class", FailureClass(err)),
 		slog.Duration("retry_after", retryAfter),
 	)...)
 }
@@ -119,5 +122,5 @@ func (c *Courier) logNotSent(ctx context.Context, p *prepared, err error) {
 		level = slog.LevelInfo
 	}
 	c.logger.LogAttrs(ctx, level, "smscourier: not sent", append(c.attrs(p, 0),
-		slog.String("class", failureClass(err)))...)
+		slog.String("class", FailureClass(err)))...)
 }

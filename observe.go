@@ -42,5 +42,5 @@ func (c *Courier) observe(attempt, status int, err error, started time.Time, wai
 	if final {
 		wait = 0
 	}
-	c.observer(Event{Attempt: attempt, Class: failureClass(err), Status: status, Duration: time.Since(started), Wait: wait, Final: final})
+	c.observer(Event{Attempt: attempt, Class: FailureClass(err), Status: status, Duration: time.Since(started), Wait: wait, Final: final})
 }
