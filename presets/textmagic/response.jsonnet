@@ -1,0 +1,23 @@
+// Textmagic replies
+//   201 {"id": 49576009, "href": "/api/v2/messages/49576009", "type": "message",
+//        "sessionId": 34436059, "bulkId": null, "messageId": 49576009, ...}  accepted
+//   4xx/5xx {"code": 400, "message": "Validation Failed",
+//        "errors": {"errors": [], "fields": {"phones": ["..."]}}}
+// The message id is a number. 429 and 503 are retried; other failures keep
+// the class of their status.
+function(ctx)
+  local at(v, path) = std.foldl(function(x, k)
+    if std.isObject(x) && std.isString(k) && std.objectHas(x, k) then x[k]
+    else if std.isArray(x) && std.isNumber(k) && k >= 0 && k < std.length(x) then x[k]
+    else null, path, v);
+  local str(v) = if v == null || std.isString(v) then v else std.toString(v);
+  local success = ctx.status >= 200 && ctx.status <= 299;
+  std.prune(
+    if success then {
+      message_id: at(ctx.body, ['id']),
+    } else {
+      retryable: if ctx.status == 429 || ctx.status == 503 then true,
+      error_code: at(ctx.body, ['code']),
+      error_message: str(at(ctx.body, ['message'])),
+    }
+  )
