@@ -70,29 +70,35 @@ type Courier struct {
 	encoding   bodyEncoding
 }
 
-// Message is one SMS to send.
+// Message is one SMS to send. Its JSON form (the keys below) lets a queue
+// store it.
 type Message struct {
 	// To is the recipient, passed to the template as ctx.to and
 	// ctx.recipient. Required; must not contain control characters.
-	To string
+	To string `json:"to"`
 	// Body is the message text, passed as ctx.body. It must be valid UTF-8.
-	Body string
+	Body string `json:"body"`
 	// From overrides the config's from when not empty.
-	From string
+	From string `json:"from,omitempty"`
 	// IdempotencyKey identifies the message across retries and resubmissions:
 	// passed as ctx.idempotency_key and, with WithIdempotencyKeyHeader, sent
 	// in that header on every attempt. Empty means a random 128-bit key
 	// (UUID form) made for this call. At most 255 visible ASCII characters.
-	IdempotencyKey string
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	// TemplateType is passed as ctx.template_type (Kratos' name for the kind
 	// of message, such as "verification_code"). Default "".
-	TemplateType string
+	TemplateType string `json:"template_type,omitempty"`
 	// TemplateData is passed as ctx.template_data after JSON encoding.
 	// Default (nil) is an empty object.
-	TemplateData any
+	TemplateData any `json:"template_data,omitempty"`
 	// RequestHeaders is passed as ctx.request_headers. Default (nil) is an
 	// empty object.
-	RequestHeaders http.Header
+	RequestHeaders http.Header `json:"request_headers,omitempty"`
+	// NotAfter, when set, is the time after which the message must not be
+	// sent (a one-time code that expired must not arrive late): SendMessage
+	// refuses it with ErrExpired before rendering, and no retry starts after
+	// it. Zero means no limit.
+	NotAfter time.Time `json:"not_after,omitzero"`
 }
 
 // Result describes what SendMessage did. On success it holds the gateway's
@@ -293,6 +299,11 @@ func (c *Courier) SendMessage(ctx context.Context, m Message) (Result, error) {
 			c.logOutcome(ctx, &p, res.Attempts, err)
 			return res, err
 		}
+		if !p.notAfter.IsZero() && time.Until(p.notAfter) < wait {
+			err = fmt.Errorf("%w (a retry in %s would pass the message's NotAfter: %w)", err, wait, ErrExpired)
+			c.logOutcome(ctx, &p, res.Attempts, err)
+			return res, err
+		}
 		c.logRetry(ctx, &p, res.Attempts, wait, err)
 		if werr := sleep(ctx, wait); werr != nil {
 			err = fmt.Errorf("%w (retry abandoned: %w)", err, werr)
@@ -358,9 +369,10 @@ func (c *Courier) Render(ctx context.Context, m Message) (*http.Request, error) 
 
 // prepared is a message rendered once, sent as is on every attempt.
 type prepared struct {
-	key  string
-	to   string
-	body []byte // nil: no body
+	key      string
+	to       string
+	notAfter time.Time
+	body     []byte // nil: no body
 }
 
 // prepare validates m, settles its idempotency key and renders its body.
@@ -374,10 +386,13 @@ func (c *Courier) prepare(ctx context.Context, m *Message) (prepared, error) {
 	if err := m.validate(); err != nil {
 		return prepared{}, err
 	}
+	if !m.NotAfter.IsZero() && !time.Now().Before(m.NotAfter) {
+		return prepared{}, ErrExpired
+	}
 	if err := c.sms.check(m); err != nil {
 		return prepared{}, err
 	}
-	p := prepared{key: m.IdempotencyKey, to: m.To}
+	p := prepared{key: m.IdempotencyKey, to: m.To, notAfter: m.NotAfter}
 	if p.key == "" {
 		p.key = newIdempotencyKey()
 	}

@@ -27,6 +27,11 @@ var ErrCancel = errors.New("smscourier: template cancelled the message")
 // as JSON.
 var ErrInvalidMessage = errors.New("smscourier: invalid message")
 
+// ErrExpired is returned, or wrapped, when a Message's NotAfter has passed:
+// before sending (nothing was sent), or instead of a retry that would start
+// after it (the error then also wraps the last attempt's failure).
+var ErrExpired = errors.New("smscourier: message expired (past its NotAfter)")
+
 // ErrTemplate is wrapped by the error returned when the template fails while
 // rendering a message (a runtime error other than error "cancel", or output
 // that the configured Content-Type cannot carry). Nothing was sent.

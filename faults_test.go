@@ -436,3 +436,38 @@ func FuzzParseRetryAfter(f *testing.F) {
 		}
 	})
 }
+
+func TestNotAfter(t *testing.T) {
+	t.Run("expired before sending", func(t *testing.T) {
+		gw := newFaultGateway(t, reply(201))
+		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"))
+		require.NoError(t, err)
+		res, err := c.SendMessage(context.Background(), Message{To: "+1555", NotAfter: time.Now().Add(-time.Second)})
+		require.ErrorIs(t, err, ErrExpired)
+		assert.Zero(t, res.Attempts)
+		assert.Empty(t, gw.got())
+		_, err = c.Render(context.Background(), Message{To: "+1555", NotAfter: time.Now().Add(-time.Second)})
+		require.ErrorIs(t, err, ErrExpired)
+	})
+	t.Run("no retry after it", func(t *testing.T) {
+		gw := newFaultGateway(t, reply(503, "Retry-After", "5"), reply(201))
+		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"))
+		require.NoError(t, err)
+		start := time.Now()
+		res, err := c.SendMessage(context.Background(), Message{To: "+1555", NotAfter: time.Now().Add(2 * time.Second)})
+		require.ErrorIs(t, err, ErrExpired)
+		require.ErrorIs(t, err, ErrRefused)
+		assert.Equal(t, 1, res.Attempts)
+		assert.Less(t, time.Since(start), time.Second, "does not wait for a retry it may not make")
+		assert.Len(t, gw.got(), 1)
+	})
+	t.Run("in time", func(t *testing.T) {
+		gw := newFaultGateway(t, reply(201))
+		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"))
+		require.NoError(t, err)
+		require.NoError(t, func() error {
+			_, err := c.SendMessage(context.Background(), Message{To: "+1555", NotAfter: time.Now().Add(time.Minute)})
+			return err
+		}())
+	})
+}

@@ -13,7 +13,7 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // FailureClass names the class of an error from SendMessage, as logs,
 // Event.Class and the command line do: "ok" for nil, "not_sent", "refused",
 // "outcome_unknown", "rejected", "cancelled", "invalid_message", "template",
-// "disabled", or "other".
+// "disabled", "expired", or "other".
 func FailureClass(err error) string {
 	switch {
 	case err == nil:
@@ -34,6 +34,8 @@ func FailureClass(err error) string {
 		return "template"
 	case errors.Is(err, ErrDisabled):
 		return "disabled"
+	case errors.Is(err, ErrExpired):
+		return "expired"
 	}
 	return "other"
 }
