@@ -243,6 +243,12 @@ func (c *Courier) compile(uri string, isolation *IsolationConfig) (evaluator, er
 	return compileTemplate(name, src)
 }
 
+// IdempotencyKeyHeader returns the header name set by
+// WithIdempotencyKeyHeader, canonicalised, or "" when none is sent: then
+// ErrOutcomeUnknown failures are never retried, by this courier or by a
+// queue that sends with it.
+func (c *Courier) IdempotencyKeyHeader() string { return c.idemHeader }
+
 // errNotBuilt is returned by the methods of a Courier not made by New.
 var errNotBuilt = errors.New("smscourier: Courier used without New")
 

@@ -471,3 +471,12 @@ func TestNotAfter(t *testing.T) {
 		}())
 	})
 }
+
+func TestIdempotencyKeyHeaderAccessor(t *testing.T) {
+	c, err := New(smsConfig("http://127.0.0.1:1/send", ""), WithIdempotencyKeyHeader("idempotency-key"))
+	require.NoError(t, err)
+	assert.Equal(t, "Idempotency-Key", c.IdempotencyKeyHeader())
+	c, err = New(smsConfig("http://127.0.0.1:1/send", ""))
+	require.NoError(t, err)
+	assert.Empty(t, c.IdempotencyKeyHeader())
+}
