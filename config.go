@@ -142,13 +142,7 @@ func LoadConfig(path string) (SMSConfig, error) {
 // enabled). Every problem found is reported at once in a *ConfigError, which
 // wraps ErrInvalidConfig. The body template is not loaded here; New does that.
 func ParseConfig(data []byte) (SMSConfig, error) {
-	jsonDoc, err := yaml.YAMLToJSON(data)
-	var doc any
-	if err == nil {
-		dec := json.NewDecoder(bytes.NewReader(jsonDoc))
-		dec.UseNumber()
-		err = dec.Decode(&doc)
-	}
+	doc, err := decodeRaw(data)
 	if err != nil {
 		return SMSConfig{}, &ConfigError{Problems: []Problem{{Path: "document", Message: "not valid YAML or JSON" + parseErrorDetail(err)}}}
 	}
@@ -168,6 +162,20 @@ func ParseConfig(data []byte) (SMSConfig, error) {
 		return SMSConfig{}, err
 	}
 	return cfg, nil
+}
+
+// decodeRaw decodes a YAML or JSON document into maps, slices, strings,
+// json.Numbers, booleans and nils.
+func decodeRaw(data []byte) (any, error) {
+	jsonDoc, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(jsonDoc))
+	dec.UseNumber()
+	err = dec.Decode(&doc)
+	return doc, err
 }
 
 // parseErrorDetail keeps the part of a YAML parser error that cannot hold a

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"sigs.k8s.io/yaml"
 )
 
 // LoadConfigEnv reads the file at path and parses it with ParseConfigEnv,
@@ -68,13 +67,7 @@ func LoadConfigEnv(path string, environ []string) (SMSConfig, error) {
 // whose problems about a key set from the environment name the variable. No
 // error contains a value taken from the environment.
 func ParseConfigEnv(data []byte, environ []string) (SMSConfig, error) {
-	jsonDoc, err := yaml.YAMLToJSON(data)
-	var doc any
-	if err == nil {
-		dec := json.NewDecoder(bytes.NewReader(jsonDoc))
-		dec.UseNumber()
-		err = dec.Decode(&doc)
-	}
+	doc, err := decodeRaw(data)
 	if err != nil {
 		return ParseConfig(data) // reports the syntax error as ParseConfig does
 	}
