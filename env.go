@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
 )
 
 // LoadConfigEnv reads the file at path and parses it with ParseConfigEnv,
