@@ -377,6 +377,7 @@ func (c *Courier) Render(ctx context.Context, m Message) (*http.Request, error) 
 type prepared struct {
 	key      string
 	to       string
+	text     string // the message text, only to keep it out of errors
 	notAfter time.Time
 	body     []byte // nil: no body
 }
@@ -404,6 +405,7 @@ func (c *Courier) prepare(ctx context.Context, m *Message) (prepared, error) {
 	}
 	if c.eval != nil {
 		var err error
+		p.text = m.Body
 		if p.body, err = c.renderBody(ctx, m, p.key); err != nil {
 			return p, err
 		}
@@ -438,7 +440,7 @@ func (c *Courier) renderBody(ctx context.Context, m *Message, key string) ([]byt
 	}
 	out, err := c.eval.evaluate(ctx, &tc)
 	if err != nil {
-		return nil, err
+		return nil, withhold(err, m.Body, m.To, tc.From)
 	}
 	if len(out) > c.maxBody {
 		return nil, fmt.Errorf("%w: rendered output is %d bytes, over the limit of %d", ErrTemplate, len(out), c.maxBody)
@@ -562,7 +564,7 @@ func (c *Courier) attempt(ctx context.Context, p *prepared) (gatewayReply, error
 	body := readReply(resp)
 	r := gatewayReply{status: resp.StatusCode, header: resp.Header, body: body}
 	if c.response != nil {
-		r.messageID, err = c.interpret(ctx, req, resp, body)
+		r.messageID, err = c.interpret(ctx, p, req, resp, body)
 		return r, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {

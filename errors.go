@@ -1,11 +1,14 @@
 package smscourier
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // ErrInvalidConfig is wrapped by every problem that ParseConfig, LoadConfig and
@@ -195,3 +198,45 @@ type sendError struct {
 
 func (e *sendError) Error() string   { return e.msg }
 func (e *sendError) Unwrap() []error { return []error{e.class, e.cause} }
+
+// withheldError is a template error whose text had parts of the message
+// taken out: Jsonnet's runtime errors quote the values they fail on. It
+// unwraps to the sentinels of the original error only, never to the
+// original text.
+type withheldError struct {
+	msg  string
+	errs []error
+}
+
+func (e *withheldError) Error() string   { return e.msg }
+func (e *withheldError) Unwrap() []error { return e.errs }
+
+// withhold returns err with every occurrence of the given values in its text
+// replaced by "[withheld]", together with each word of 4 or more characters
+// of the first value (the message text: a one-time code is such a word).
+// Values shorter than 3 characters are left, as they would match anywhere.
+// When nothing matches, err is returned as it is.
+func withhold(err error, text string, others ...string) error {
+	msg := err.Error()
+	secrets := append([]string{text}, others...)
+	secrets = append(secrets, strings.FieldsFunc(text, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})...)
+	changed := false
+	for _, s := range secrets {
+		if len(s) >= 3 && (s == text || len(s) >= 4 || slices.Contains(others, s)) && strings.Contains(msg, s) {
+			msg = strings.ReplaceAll(msg, s, "[withheld]")
+			changed = true
+		}
+	}
+	if !changed {
+		return err
+	}
+	var errs []error
+	for _, sentinel := range []error{ErrTemplate, ErrOutcomeUnknown, ErrCancel, ErrInvalidMessage, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, sentinel) {
+			errs = append(errs, sentinel)
+		}
+	}
+	return &withheldError{msg: msg, errs: errs}
+}

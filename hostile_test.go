@@ -2,6 +2,8 @@ package smscourier
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -123,4 +125,38 @@ func TestSlowTemplateHonoursDeadline(t *testing.T) {
 func waitForAbandonedEvaluations(t *testing.T) {
 	t.Helper()
 	require.Eventually(t, func() bool { return abandonedEvaluations.Load() == 0 }, time.Minute, 10*time.Millisecond)
+}
+
+// TestTemplateErrorsWithholdTheMessage: Jsonnet's runtime errors quote the
+// values they fail on; the message text and numbers must not reach the error.
+func TestTemplateErrorsWithholdTheMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, response string
+		wantClass            error
+	}{
+		{name: "body template", body: `function(ctx) {n: std.parseInt(ctx.body)}`, wantClass: ErrTemplate},
+		{name: "body template quoting a word", body: `function(ctx) error 'bad code ' + std.split(ctx.body, ' ')[3]`, wantClass: ErrTemplate},
+		{name: "body template quoting the number", body: `function(ctx) error 'bad number ' + ctx.to`, wantClass: ErrTemplate},
+		{name: "response template quoting the echoed text", body: `function(ctx) {text: ctx.body}`,
+			response: `function(ctx) {ok: std.parseInt(ctx.body)}`, wantClass: ErrOutcomeUnknown},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gw := newFaultGateway(t, func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(w, strings.NewReader("echo: Your code is 918273"))
+			})
+			cfg := smsConfig(gw.URL+"/send", b64(tc.body))
+			cfg.RequestConfig.Response = ""
+			if tc.response != "" {
+				cfg.RequestConfig.Response = b64(tc.response)
+			}
+			c, err := New(cfg)
+			require.NoError(t, err)
+			err = c.Send(context.Background(), "+14134242223", "Your code is 918273")
+			require.ErrorIs(t, err, tc.wantClass)
+			for _, secret := range []string{"918273", "Your code", "14134242223"} {
+				assert.NotContains(t, err.Error(), secret)
+			}
+			assert.Contains(t, err.Error(), "[withheld]")
+		})
+	}
 }

@@ -102,7 +102,7 @@ func scalarText(raw json.RawMessage) string {
 // *GatewayError whose class follows the template's retryable flag. When
 // the template itself fails, the status decides, except that a 2xx reply
 // then has an unknown outcome: the gateway may have accepted the message.
-func (c *Courier) interpret(ctx context.Context, req *http.Request, resp *http.Response, body []byte) (string, error) {
+func (c *Courier) interpret(ctx context.Context, p *prepared, req *http.Request, resp *http.Response, body []byte) (string, error) {
 	status := resp.StatusCode
 	success := status >= 200 && status <= 299
 	out, err := c.response.evaluate(ctx, newResponseContext(status, resp.Header, body))
@@ -111,6 +111,7 @@ func (c *Courier) interpret(ctx context.Context, req *http.Request, resp *http.R
 		v, err = parseVerdict(out)
 	}
 	if err != nil {
+		err = withhold(err, p.text, p.to)
 		if success {
 			return "", &sendError{
 				class: ErrOutcomeUnknown,

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smscourier/smscourier/smstest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// syncBuffer is a bytes.Buffer safe for the worker's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// invoke runs the command line and returns its exit status and output.
+func invoke(ctx context.Context, args ...string) (int, string, string) {
+	var stdout, stderr syncBuffer
+	code := run(ctx, args, nil, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// writeConfig writes a Kratos config that sends JSON to gw.
+func writeConfig(t *testing.T, gw *smstest.Gateway) string {
+	t.Helper()
+	tmpl := base64.StdEncoding.EncodeToString([]byte(`function(ctx) { to: ctx.to, text: ctx.body, key: ctx.idempotency_key }`))
+	doc := "courier:\n  sms:\n    enabled: true\n    from: \"+12065550110\"\n    request_config:\n" +
+		"      url: " + gw.Endpoint("/v1/messages") + "\n" +
+		"      method: POST\n" +
+		"      body: base64://" + tmpl + "\n"
+	path := filepath.Join(t.TempDir(), "kratos.yml")
+	require.NoError(t, os.WriteFile(path, []byte(doc), 0o600))
+	return path
+}
+
+func TestHelp(t *testing.T) {
+	ctx := context.Background()
+	code, out, _ := invoke(ctx, "--help")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "smscourier-queue migrate")
+	for _, name := range []string{"migrate", "worker", "enqueue"} {
+		code, out, _ := invoke(ctx, name, "--help")
+		assert.Equal(t, exitOK, code, name)
+		assert.Contains(t, out, "Usage: smscourier-queue "+name, name)
+		assert.Contains(t, out, "-database", name)
+		code, out2, _ := invoke(ctx, "help", name)
+		assert.Equal(t, exitOK, code, name)
+		assert.Equal(t, out, out2)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"help", "frobnicate"},
+		{"worker"},
+		{"enqueue", "--config", "x.yml", "--to", "+1"},
+		{"worker", "--config", "x.yml", "--max-workers", "0"},
+		{"worker", "--config", "x.yml", "--rate", "-1"},
+		{"migrate", "extra"},
+		{"migrate", "--database", ""},
+	} {
+		code, _, stderr := invoke(ctx, args...)
+		assert.Equal(t, exitUsage, code, "%q", args)
+		assert.NotEmpty(t, stderr, "%q", args)
+	}
+}
+
+func TestMigrateEnqueueWork(t *testing.T) {
+	gw := smstest.New(t)
+	config := writeConfig(t, gw)
+	db := filepath.Join(t.TempDir(), "queue.db")
+	ctx := context.Background()
+
+	code, out, stderr := invoke(ctx, "migrate", "--database", db)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Equal(t, "migrated: "+db+"\n", out)
+
+	enqueue := []string{"enqueue", "--config", config, "--database", "sqlite://" + db, "--to", "+14134242223", "--body", "Your code is 123456", "--idempotency-key", "otp-1"}
+	code, out, stderr = invoke(ctx, enqueue...)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Regexp(t, `^queued: job \d+, idempotency_key otp-1, state available\n$`, out)
+	code, out, stderr = invoke(ctx, enqueue...)
+	require.Equal(t, exitOK, code, stderr)
+	assert.True(t, strings.HasPrefix(out, "duplicate: job "), out)
+	code, out, stderr = invoke(ctx, "enqueue", "--config", config, "--database", "file:"+db, "--to", "+14134242224", "--body", "Your code is 654321")
+	require.Equal(t, exitOK, code, stderr)
+	assert.Regexp(t, `idempotency_key [0-9a-f-]{36}`, out)
+
+	workCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	var workCode int
+	var workErr syncBuffer
+	wg.Go(func() {
+		workCode = run(workCtx, []string{"worker", "--config", config, "--database", db, "--rate", "100", "--burst", "10"}, nil, &syncBuffer{}, &workErr)
+	})
+	require.Eventually(t, func() bool { return gw.Count() == 2 }, 30*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Count(workErr.String(), "outcome=sent") == 2 }, 30*time.Second, 10*time.Millisecond)
+	stop()
+	wg.Wait()
+	assert.Equal(t, exitOK, workCode, workErr.String())
+
+	logs := workErr.String()
+	assert.Contains(t, logs, "worker stopped")
+	assert.Contains(t, logs, "to=********2223")
+	assert.NotContains(t, logs, "123456", "no text in the logs")
+	assert.NotContains(t, logs, "4134242223", "no full number in the logs")
+	keys := []any{gw.RequireRequest(t, 0).JSONField("key"), gw.RequireRequest(t, 1).JSONField("key")}
+	assert.Contains(t, keys, "otp-1")
+}
+
+func TestEnqueueRefusesWhatCannotRender(t *testing.T) {
+	gw := smstest.New(t)
+	config := writeConfig(t, gw)
+	db := filepath.Join(t.TempDir(), "queue.db")
+	ctx := context.Background()
+	code, _, stderr := invoke(ctx, "migrate", "--database", db)
+	require.Equal(t, exitOK, code, stderr)
+
+	code, _, stderr = invoke(ctx, "enqueue", "--config", config, "--database", db, "--to", "+1413\n4242223", "--body", "x")
+	assert.Equal(t, exitFailure, code)
+	assert.Contains(t, stderr, "invalid message")
+
+	code, _, stderr = invoke(ctx, "enqueue", "--config", filepath.Join(t.TempDir(), "missing.yml"), "--database", db, "--to", "+1", "--body", "x")
+	assert.Equal(t, exitFailure, code)
+	assert.NotEmpty(t, stderr)
+	assert.Equal(t, 0, gw.Count())
+}
+
+func TestEnqueueWithoutMigrationFails(t *testing.T) {
+	gw := smstest.New(t)
+	config := writeConfig(t, gw)
+	db := filepath.Join(t.TempDir(), "queue.db")
+	code, _, stderr := invoke(context.Background(), "enqueue", "--config", config, "--database", db, "--to", "+1", "--body", "x")
+	assert.Equal(t, exitFailure, code)
+	assert.Contains(t, stderr, "river_job")
+}

@@ -1,0 +1,23 @@
+// Package queue sends SMS through a durable job queue: River
+// (github.com/riverqueue/river) on PostgreSQL or SQLite, working each
+// message with a smscourier.Courier.
+//
+// A message is queued as a SendArgs job, alone (Enqueue), in the caller's
+// own database transaction (EnqueueTx: queued if and only if the
+// transaction commits) or in batches (EnqueueMany). Every job carries the
+// message's idempotency key, made at enqueue time when the message has
+// none, and is unique by it: queueing the same key twice yields one job, and
+// every retry of the job sends under the same key.
+//
+// A Worker sends each job's message and maps the outcome onto River: sent
+// messages complete, refusals with Retry-After snooze, failures that cannot
+// have delivered anything are retried with River's backoff, and everything
+// that must not be resent (rejected, cancelled by the template, expired,
+// outcome unknown without an idempotency key header) is cancelled with its
+// reason recorded. Each attempt records an Output, never the message text.
+//
+// NewSQLiteClient and NewPostgresClient build a configured *river.Client
+// from a Config; Migrate creates River's tables. The command
+// smscourier-queue in cmd/smscourier-queue runs migrations, a worker and
+// enqueues messages from the command line.
+package queue

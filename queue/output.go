@@ -1,0 +1,74 @@
+package queue
+
+import (
+	"encoding/json"
+
+	"github.com/riverqueue/river/rivertype"
+)
+
+// Outcomes of a job attempt, as Output.Outcome records them.
+const (
+	// OutcomeSent: the gateway accepted the message; the job is completed.
+	OutcomeSent = "sent"
+	// OutcomeSnoozed: the gateway asked to wait (Retry-After), or the rate
+	// limiter had no token in time; the job runs again later without using
+	// up an attempt. Nothing was delivered.
+	OutcomeSnoozed = "snoozed"
+	// OutcomeRetry: a failure that is safe to retry (nothing was
+	// delivered, or the gateway deduplicates on the idempotency key); River
+	// retries the job with its backoff, or discards it once its attempts are
+	// used up.
+	OutcomeRetry = "retry"
+	// OutcomeCancelled: the message will not be sent (rejected by the
+	// gateway, refused by the template, invalid, expired, courier disabled);
+	// the job is cancelled. Nothing was delivered.
+	OutcomeCancelled = "cancelled"
+	// OutcomeMaybeDelivered: the request reached the gateway but no reply
+	// said what happened, and resending could deliver the SMS twice; the job
+	// is cancelled and never resent.
+	OutcomeMaybeDelivered = "may_have_been_delivered"
+)
+
+// Output is what a Worker records about each job attempt, as the job's
+// River output (river.RecordOutput; rivertype.JobRow.Output returns it as
+// JSON). It holds no message text and only a masked recipient.
+type Output struct {
+	// Outcome is one of the Outcome constants.
+	Outcome string `json:"outcome"`
+	// Class is smscourier.FailureClass of the send's error: "ok",
+	// "not_sent", "refused", "outcome_unknown", "rejected", "cancelled",
+	// "invalid_message", "template", "disabled", "expired" or "other".
+	Class string `json:"class"`
+	// Status is the gateway's HTTP status, when it replied; else 0.
+	Status int `json:"status,omitempty"`
+	// MessageID is the gateway's id for the message, when the courier's
+	// response template found one.
+	MessageID string `json:"message_id,omitempty"`
+	// Requests is the number of HTTP requests this attempt made (the
+	// courier's Result.Attempts): 0 when nothing was sent.
+	Requests int `json:"requests"`
+	// JobAttempt is the job's attempt number (River's JobRow.Attempt).
+	JobAttempt int `json:"job_attempt"`
+	// IdempotencyKey is the message's idempotency key.
+	IdempotencyKey string `json:"idempotency_key"`
+	// To is the recipient with all but its last digits masked.
+	To string `json:"to"`
+	// RetryAfterSeconds is the wait the gateway asked for, when it did.
+	RetryAfterSeconds float64 `json:"retry_after_seconds,omitempty"`
+	// Reason says why the job was not completed; "" when it was.
+	Reason string `json:"reason,omitempty"`
+}
+
+// OutputOf returns the Output recorded on job by its latest attempt; false
+// when there is none (the job has not run, or its output is not an Output).
+func OutputOf(job *rivertype.JobRow) (Output, bool) {
+	raw := job.Output()
+	if len(raw) == 0 {
+		return Output{}, false
+	}
+	var out Output
+	if err := json.Unmarshal(raw, &out); err != nil || out.Outcome == "" {
+		return Output{}, false
+	}
+	return out, true
+}

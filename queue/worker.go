@@ -1,0 +1,318 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/smscourier/smscourier"
+)
+
+// DefaultMaxSnoozes is WorkerConfig.MaxSnoozes when it is zero.
+const DefaultMaxSnoozes = 20
+
+// limiterSnooze is how long a job waits when the rate limiter could not
+// grant a token before the job's deadline.
+const limiterSnooze = time.Second
+
+// Limiter paces sends. *rate.Limiter from golang.org/x/time/rate implements
+// it: Wait blocks until a send may go, or returns an error at once when ctx
+// ends first or would end first.
+type Limiter interface {
+	Wait(ctx context.Context) error
+}
+
+// WorkerConfig configures a Worker. The zero value is ready to use: no rate
+// limit, no logging.
+type WorkerConfig struct {
+	// RetryOutcomeUnknown is obsolete and ignored: whether failures whose
+	// outcome is unknown are retried now follows the courier itself
+	// (Courier.IdempotencyKeyHeader, see Worker). It stays only so that
+	// code written against the first version of this package compiles, and
+	// will be removed.
+	RetryOutcomeUnknown bool
+	// Limiter, when not nil, is waited on with the job's context before
+	// each send, so that this process sends at most at its rate (a
+	// *rate.Limiter: rate.NewLimiter(50, 10) allows 50 sends a second with
+	// bursts of 10). One limiter may be shared by several workers. When the
+	// wait would outlast the job's timeout, the job is snoozed for a second
+	// instead, without using up an attempt. Default nil: no limit.
+	Limiter Limiter
+	// MaxSnoozes bounds how often a job is snoozed (River counts every
+	// snooze in the job's metadata, the rate limiter's too): past it, a
+	// gateway's Retry-After is treated like a refusal without one, retried
+	// with River's backoff and using up attempts, so that a gateway that
+	// always says "later" cannot keep a job forever. Default
+	// DefaultMaxSnoozes (20); negative means no bound.
+	MaxSnoozes int
+	// Logger receives one record per job attempt: the outcome, failure
+	// class, status, HTTP requests, job id and attempt, idempotency key and
+	// the masked recipient, never the text. Default nil: no logging.
+	Logger *slog.Logger
+}
+
+// Worker is the River worker for SendArgs jobs: it sends each message with
+// a smscourier.Courier and maps the result to the job's fate.
+//
+//	| send result                                  | job                                        |
+//	|----------------------------------------------|--------------------------------------------|
+//	| success (2xx)                                | completed; status and message id recorded  |
+//	| refused (429, 503) with Retry-After > 0      | snoozed for that long                      |
+//	| not sent; refused without Retry-After        | retried with River's backoff               |
+//	| outcome unknown, idempotency key header      | retried, same idempotency key              |
+//	| outcome unknown, no idempotency key header   | cancelled: may have been delivered         |
+//	| rejected, ErrCancel, invalid, template error,| cancelled, reason recorded                 |
+//	| disabled, egress denied                      |                                            |
+//	| past NotAfter (ErrExpired)                   | cancelled, nothing sent                    |
+//
+// Failures whose outcome is unknown (the request was written but no reply
+// said what happened) are retried only when the courier sends an
+// idempotency key header (smscourier.WithIdempotencyKeyHeader, reported by
+// Courier.IdempotencyKeyHeader), as the courier itself does: a gateway that
+// deduplicates on it turns a repeat into a no-op. Without the header the
+// job is cancelled and recorded as OutcomeMaybeDelivered, so that no SMS is
+// ever delivered twice.
+//
+// A snooze that would end after the message's NotAfter cancels the job as
+// expired at once. An attempt that follows one that ended without recording
+// its outcome (the process died or was killed mid-send, and River rescued
+// the job) is treated as outcome unknown too. Each attempt records an
+// Output.
+//
+// Retries belong to River here: build the courier with
+// smscourier.WithoutRetries(), or a short RetryPolicy, so that one job
+// attempt is one HTTP request (or a few) and a Retry-After becomes a snooze
+// rather than a sleep inside the job.
+//
+// A Worker is safe for concurrent use by multiple goroutines.
+type Worker struct {
+	river.WorkerDefaults[SendArgs]
+
+	courier      *smscourier.Courier
+	retryUnknown bool // the courier sends an idempotency key header
+	limiter      Limiter
+	maxSnoozes   int // < 0: unbounded
+	logger       *slog.Logger
+}
+
+// NewWorker returns a Worker that sends with c, configured by cfg. It
+// panics when c is nil. Register it with river.AddWorker, or pass it to
+// NewSQLiteClient or NewPostgresClient.
+func NewWorker(c *smscourier.Courier, cfg WorkerConfig) *Worker {
+	if c == nil {
+		panic("smscourier/queue: NewWorker: nil Courier")
+	}
+	w := &Worker{
+		courier:      c,
+		retryUnknown: c.IdempotencyKeyHeader() != "",
+		limiter:      cfg.Limiter,
+		maxSnoozes:   cfg.MaxSnoozes,
+		logger:       cfg.Logger,
+	}
+	if w.maxSnoozes == 0 {
+		w.maxSnoozes = DefaultMaxSnoozes
+	}
+	return w
+}
+
+// Work sends the job's message once and returns what River should do with
+// the job (see Worker). It records an Output for the attempt.
+func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
+	msg := job.Args.Message
+	if msg.IdempotencyKey == "" {
+		// Inserted without SendArgs' hook (raw SQL): a key stable across
+		// the job's attempts.
+		msg.IdempotencyKey = "river-job-" + strconv.FormatInt(job.ID, 10)
+	}
+	out := Output{JobAttempt: job.Attempt, IdempotencyKey: msg.IdempotencyKey, To: maskNumber(msg.To)}
+	err := w.work(ctx, job, msg, &out)
+	if rerr := river.RecordOutput(ctx, out); rerr != nil && w.logger != nil {
+		w.logger.LogAttrs(ctx, slog.LevelError, "smscourier/queue: record output", slog.Int64("job_id", job.ID), slog.String("error", rerr.Error()))
+	}
+	w.log(ctx, job.ID, &out, err)
+	return err
+}
+
+func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscourier.Message, out *Output) error {
+	if job.Attempt > 1 && !w.retryUnknown && !previousAttemptRecorded(job) {
+		out.Outcome, out.Class = OutcomeMaybeDelivered, smscourier.FailureClass(smscourier.ErrOutcomeUnknown)
+		out.Reason = "a previous attempt ended without recording its outcome (the worker stopped mid-send): the message may have been delivered, and is not resent without an idempotency key header"
+		return river.JobCancel(&finalError{class: smscourier.ErrOutcomeUnknown, msg: "smscourier/queue: " + out.Reason})
+	}
+	if w.limiter != nil {
+		if err := w.limiter.Wait(ctx); err != nil {
+			out.Class = smscourier.FailureClass(smscourier.ErrNotSent)
+			if ctx.Err() != nil {
+				out.Outcome, out.Reason = OutcomeRetry, "stopped while waiting for the rate limiter"
+				return fmt.Errorf("smscourier/queue: waiting for the rate limiter: %w", ctx.Err())
+			}
+			out.Outcome, out.Reason = OutcomeSnoozed, "the rate limiter had no token before the job's deadline"
+			return river.JobSnooze(limiterSnooze)
+		}
+	}
+
+	res, err := w.courier.SendMessage(ctx, msg)
+	out.Requests, out.Class = res.Attempts, smscourier.FailureClass(err)
+	var ge *smscourier.GatewayError
+	if errors.As(err, &ge) {
+		out.Status = ge.StatusCode
+		out.RetryAfterSeconds = ge.RetryAfter.Seconds()
+	}
+	switch {
+	case err == nil:
+		out.Outcome, out.Status, out.MessageID = OutcomeSent, res.StatusCode, res.MessageID
+		return nil
+
+	case errors.Is(err, smscourier.ErrOutcomeUnknown):
+		if w.retryUnknown && !errors.Is(err, smscourier.ErrExpired) {
+			out.Outcome, out.Reason = OutcomeRetry, "outcome unknown; retried under the same idempotency key"
+			return redact(err)
+		}
+		out.Class = smscourier.FailureClass(smscourier.ErrOutcomeUnknown)
+		out.Outcome, out.Reason = OutcomeMaybeDelivered, "the request was sent but no reply said what happened: the message may have been delivered, and is not resent"
+		if w.retryUnknown {
+			out.Reason = "the request was sent but no reply said what happened, and a retry would pass the message's NotAfter: the message may have been delivered"
+		}
+		return cancel(smscourier.ErrOutcomeUnknown, err)
+
+	case errors.Is(err, smscourier.ErrExpired):
+		out.Class = smscourier.FailureClass(smscourier.ErrExpired)
+		out.Outcome, out.Reason = OutcomeCancelled, "expired: past the message's NotAfter; not sent"
+		return cancel(smscourier.ErrExpired, err)
+
+	case errors.Is(err, smscourier.ErrRejected):
+		out.Outcome, out.Reason = OutcomeCancelled, fmt.Sprintf("rejected by the gateway (status %d); not retried", out.Status)
+		return cancel(smscourier.ErrRejected, err)
+
+	case errors.Is(err, smscourier.ErrCancel):
+		out.Outcome, out.Reason = OutcomeCancelled, "the template cancelled the message"
+		return cancel(smscourier.ErrCancel, err)
+
+	case errors.Is(err, smscourier.ErrInvalidMessage):
+		out.Outcome, out.Reason = OutcomeCancelled, "invalid message"
+		return cancel(smscourier.ErrInvalidMessage, err)
+
+	case errors.Is(err, smscourier.ErrTemplate):
+		out.Outcome, out.Reason = OutcomeCancelled, "the template failed for this message"
+		return cancel(smscourier.ErrTemplate, err)
+
+	case errors.Is(err, smscourier.ErrDisabled):
+		out.Outcome, out.Reason = OutcomeCancelled, "the courier is disabled"
+		return cancel(smscourier.ErrDisabled, err)
+
+	case errors.Is(err, smscourier.ErrEgressDenied):
+		out.Outcome, out.Reason = OutcomeCancelled, "the gateway's address is refused by SSRF protection"
+		return cancel(smscourier.ErrEgressDenied, err)
+
+	case errors.Is(err, smscourier.ErrRefused) && ge != nil && ge.RetryAfter > 0:
+		if !msg.NotAfter.IsZero() && !time.Now().Add(ge.RetryAfter).Before(msg.NotAfter) {
+			out.Outcome, out.Reason = OutcomeCancelled, fmt.Sprintf("the gateway asked to wait %s, past the message's NotAfter; not sent", ge.RetryAfter)
+			return cancel(smscourier.ErrExpired, err)
+		}
+		if w.maxSnoozes < 0 || snoozes(job) < w.maxSnoozes {
+			out.Outcome, out.Reason = OutcomeSnoozed, fmt.Sprintf("the gateway asked to wait %s", ge.RetryAfter)
+			return river.JobSnooze(ge.RetryAfter)
+		}
+		out.Outcome, out.Reason = OutcomeRetry, fmt.Sprintf("refused for now, snoozed %d times already", w.maxSnoozes)
+		return redact(err)
+	}
+	// ErrNotSent, ErrRefused without Retry-After, anything else: nothing
+	// was delivered; River retries. An error that wraps context.Canceled
+	// during a client's stop makes River requeue the job without using up
+	// the attempt.
+	out.Outcome, out.Reason = OutcomeRetry, "not delivered; retried"
+	return redact(err)
+}
+
+// cancel returns the error that cancels a job for err, of the given class.
+// Its chain holds class but not err's causes: River must see a cancellation,
+// never a context.Canceled that would requeue the job on a client's stop
+// (and send a message that may have been delivered again).
+func cancel(class, err error) error {
+	return river.JobCancel(&finalError{class: class, msg: "smscourier/queue: " + redact(err).Error()})
+}
+
+// redact returns err, or when it comes from a template (the body template,
+// or the response template reading a reply), an error with the same chain
+// whose text leaves the template's message out: Jsonnet's runtime errors
+// can quote the values they failed on, such as the message text. River
+// stores and logs the text of the errors a worker returns.
+func redact(err error) error {
+	if !errors.Is(err, smscourier.ErrTemplate) {
+		return err
+	}
+	return &redactedError{err: err}
+}
+
+// redactedError is an error whose text is withheld.
+type redactedError struct{ err error }
+
+func (e *redactedError) Error() string {
+	return "smscourier/queue: " + smscourier.FailureClass(e.err) + ": template error (details withheld: they may quote the message)"
+}
+
+func (e *redactedError) Unwrap() error { return e.err }
+
+// finalError is the cause of a cancelled job: the courier's error text and
+// its class alone.
+type finalError struct {
+	class error
+	msg   string
+}
+
+func (e *finalError) Error() string { return e.msg }
+func (e *finalError) Unwrap() error { return e.class }
+
+// previousAttemptRecorded reports whether the attempt before this one
+// recorded its Output, that is, ended through Work rather than with a
+// crashed or killed process.
+func previousAttemptRecorded(job *river.Job[SendArgs]) bool {
+	out, ok := OutputOf(job.JobRow)
+	return ok && out.JobAttempt >= job.Attempt-1
+}
+
+// snoozes returns how often River has snoozed the job.
+func snoozes(job *river.Job[SendArgs]) int {
+	var md struct {
+		Snoozes int `json:"snoozes"`
+	}
+	_ = json.Unmarshal(job.Metadata, &md) // River writes it; absent is 0
+	return md.Snoozes
+}
+
+// log records one job attempt.
+func (w *Worker) log(ctx context.Context, jobID int64, out *Output, err error) {
+	if w.logger == nil {
+		return
+	}
+	level := slog.LevelInfo
+	switch out.Outcome {
+	case OutcomeCancelled, OutcomeMaybeDelivered:
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.Int64("job_id", jobID),
+		slog.Int("attempt", out.JobAttempt),
+		slog.String("outcome", out.Outcome),
+		slog.String("class", out.Class),
+		slog.Int("status", out.Status),
+		slog.Int("requests", out.Requests),
+		slog.String("idempotency_key", out.IdempotencyKey),
+		slog.String("to", out.To),
+	}
+	if out.MessageID != "" {
+		attrs = append(attrs, slog.String("message_id", out.MessageID))
+	}
+	if out.Reason != "" {
+		attrs = append(attrs, slog.String("reason", out.Reason))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error())) // redacted
+	}
+	w.logger.LogAttrs(ctx, level, "smscourier/queue: job", attrs...)
+}
