@@ -440,7 +440,7 @@ func (c *Courier) renderBody(ctx context.Context, m *Message, key string) ([]byt
 	}
 	out, err := c.eval.evaluate(ctx, &tc)
 	if err != nil {
-		return nil, withhold(err, m.Body, m.To, tc.From)
+		return nil, withhold(err, m.Body, m.To)
 	}
 	if len(out) > c.maxBody {
 		return nil, fmt.Errorf("%w: rendered output is %d bytes, over the limit of %d", ErrTemplate, len(out), c.maxBody)

@@ -211,6 +211,9 @@ type withheldError struct {
 func (e *withheldError) Error() string   { return e.msg }
 func (e *withheldError) Unwrap() []error { return e.errs }
 
+// errorWords are words of the courier's own error texts, never withheld.
+var errorWords = []string{"smscourier", "template", "error", "cancelled", "message", "response", "outcome", "unknown"}
+
 // withhold returns err with every occurrence of the given values in its text
 // replaced by "[withheld]", together with each word of 4 or more characters
 // of the first value (the message text: a one-time code is such a word).
@@ -224,6 +227,9 @@ func withhold(err error, text string, others ...string) error {
 	})...)
 	changed := false
 	for _, s := range secrets {
+		if slices.Contains(errorWords, strings.ToLower(s)) {
+			continue // a word of our own error texts, not a secret
+		}
 		if len(s) >= 3 && (s == text || len(s) >= 4 || slices.Contains(others, s)) && strings.Contains(msg, s) {
 			msg = strings.ReplaceAll(msg, s, "[withheld]")
 			changed = true

@@ -160,3 +160,13 @@ func TestTemplateErrorsWithholdTheMessage(t *testing.T) {
 		})
 	}
 }
+
+func TestWithholdKeepsOurOwnWords(t *testing.T) {
+	gw := newGateway(t, nil)
+	c, err := New(smsConfig(gw.URL+"/send", b64(`function(ctx) error 'no: ' + ctx.body`)))
+	require.NoError(t, err)
+	err = c.Send(context.Background(), "+1555", "smscourier template error 4711")
+	require.ErrorIs(t, err, ErrTemplate)
+	assert.True(t, strings.HasPrefix(err.Error(), "smscourier: template error"), err.Error())
+	assert.NotContains(t, err.Error(), "4711")
+}
