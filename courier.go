@@ -401,7 +401,7 @@ func (c *Courier) prepare(ctx context.Context, m *Message) (prepared, error) {
 	}
 	p := prepared{key: m.IdempotencyKey, to: m.To, notAfter: m.NotAfter}
 	if p.key == "" {
-		p.key = newIdempotencyKey()
+		p.key = NewIdempotencyKey()
 	}
 	if c.eval != nil {
 		var err error
@@ -633,8 +633,9 @@ func isVisibleASCII(s string) bool {
 	return true
 }
 
-// newIdempotencyKey returns a random 128-bit key in UUID version 4 form.
-func newIdempotencyKey() string {
+// NewIdempotencyKey returns a random 128-bit key in UUID version 4 form,
+// the key SendMessage makes for a Message without one.
+func NewIdempotencyKey() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // never fails on supported platforms
 	b[6] = b[6]&0x0f | 0x40

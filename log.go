@@ -40,9 +40,10 @@ func FailureClass(err error) string {
 	return "other"
 }
 
-// maskNumber hides all but the last digits of a phone number or other
-// recipient: at most 4 shown, and never more than a third of it.
-func maskNumber(s string) string {
+// MaskNumber hides all but the last digits of a phone number or other
+// recipient for logs: at most 4 are shown, and never more than a third of
+// it ("+14134242223" becomes "********2223").
+func MaskNumber(s string) string {
 	r := []rune(s)
 	show := min(4, len(r)/3)
 	for i := range len(r) - show {
@@ -54,7 +55,7 @@ func maskNumber(s string) string {
 func (c *Courier) attrs(p *prepared, attempt int) []slog.Attr {
 	return []slog.Attr{
 		slog.String("gateway", c.gateway),
-		slog.String("to", maskNumber(p.to)),
+		slog.String("to", MaskNumber(p.to)),
 		slog.String("idempotency_key", p.key),
 		slog.Int("attempt", attempt),
 	}

@@ -77,7 +77,7 @@ func TestMaskNumber(t *testing.T) {
 		"":             "",
 		"Ünïcødé-№42":  "********№42",
 	} {
-		assert.Equal(t, want, maskNumber(in), "input %q", in)
+		assert.Equal(t, want, MaskNumber(in), "input %q", in)
 	}
 }
 

@@ -78,7 +78,7 @@ func prepareInsert(_ context.Context, params *rivertype.JobInsertParams) error {
 		return fmt.Errorf("%w: to is empty", smscourier.ErrInvalidMessage)
 	}
 	if m.IdempotencyKey == "" {
-		m.IdempotencyKey = newIdempotencyKey()
+		m.IdempotencyKey = smscourier.NewIdempotencyKey()
 		encoded, err := json.Marshal(args)
 		if err != nil {
 			return fmt.Errorf("smscourier/queue: encode job args: %w", err)

@@ -56,7 +56,7 @@ func EnqueueMany[TTx any](ctx context.Context, client *river.Client[TTx], msgs [
 	dup := make([]bool, len(msgs))
 	for i, m := range msgs {
 		if m.IdempotencyKey == "" {
-			m.IdempotencyKey = newIdempotencyKey()
+			m.IdempotencyKey = smscourier.NewIdempotencyKey()
 		}
 		if j, ok := first[m.IdempotencyKey]; ok {
 			slot[i], dup[i] = j, true

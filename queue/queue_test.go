@@ -586,14 +586,3 @@ func TestFinalErrorHidesContextErrors(t *testing.T) {
 	var ce *river.JobCancelError
 	assert.ErrorAs(t, err, &ce)
 }
-
-func TestMaskNumber(t *testing.T) {
-	for in, want := range map[string]string{
-		"+14134242223": "********2223",
-		"12":           "**",
-		"":             "",
-		"123456":       "****56",
-	} {
-		assert.Equal(t, want, maskNumber(in), in)
-	}
-}

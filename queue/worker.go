@@ -129,7 +129,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		// the job's attempts.
 		msg.IdempotencyKey = "river-job-" + strconv.FormatInt(job.ID, 10)
 	}
-	out := Output{JobAttempt: job.Attempt, IdempotencyKey: msg.IdempotencyKey, To: maskNumber(msg.To)}
+	out := Output{JobAttempt: job.Attempt, IdempotencyKey: msg.IdempotencyKey, To: smscourier.MaskNumber(msg.To)}
 	err := w.work(ctx, job, msg, &out)
 	if rerr := river.RecordOutput(ctx, out); rerr != nil && w.logger != nil {
 		w.logger.LogAttrs(ctx, slog.LevelError, "smscourier/queue: record output", slog.Int64("job_id", job.ID), slog.String("error", rerr.Error()))
