@@ -310,21 +310,6 @@ func TestOutcomeUnknownWithHeaderIsRetried(t *testing.T) {
 	assert.Len(t, job.Errors, 1)
 }
 
-// TestRetryOutcomeUnknownAloneDoesNotRetry checks that the obsolete field
-// cannot make the worker resend without an idempotency key header.
-func TestRetryOutcomeUnknownAloneDoesNotRetry(t *testing.T) {
-	gw := smstest.New(t)
-	gw.Script(smstest.Reply{Reset: true}, smstest.Reply{Status: http.StatusCreated})
-	h := newHarness(t, NewWorker(newCourier(t, gw), WorkerConfig{RetryOutcomeUnknown: true}), testConfig())
-	res, err := Enqueue(context.Background(), h.client, message("otp-no-header"), nil)
-	require.NoError(t, err)
-	h.start(t)
-
-	job := h.waitOne(t, res.Job.ID)
-	assert.Equal(t, rivertype.JobStateCancelled, job.State)
-	assert.Equal(t, 1, gw.Count())
-}
-
 func TestNotSentIsRetried(t *testing.T) {
 	gw := smstest.New(t)
 	gw.Script(smstest.Reply{Status: http.StatusTooManyRequests}, smstest.Reply{Status: http.StatusCreated})

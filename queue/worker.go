@@ -30,12 +30,6 @@ type Limiter interface {
 // WorkerConfig configures a Worker. The zero value is ready to use: no rate
 // limit, no logging.
 type WorkerConfig struct {
-	// RetryOutcomeUnknown is obsolete and ignored: whether failures whose
-	// outcome is unknown are retried now follows the courier itself
-	// (Courier.IdempotencyKeyHeader, see Worker). It stays only so that
-	// code written against the first version of this package compiles, and
-	// will be removed.
-	RetryOutcomeUnknown bool
 	// Limiter, when not nil, is waited on with the job's context before
 	// each send, so that this process sends at most at its rate (a
 	// *rate.Limiter: rate.NewLimiter(50, 10) allows 50 sends a second with

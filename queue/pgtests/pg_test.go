@@ -213,7 +213,6 @@ func TestScenarios(t *testing.T) {
 		name      string
 		script    []smstest.Reply
 		msg       smscourier.Message
-		worker    queue.WorkerConfig
 		opts      []smscourier.Option
 		twice     bool
 		wantState rivertype.JobState
@@ -235,7 +234,6 @@ func TestScenarios(t *testing.T) {
 		{
 			name:      "outcome unknown with an idempotency header is retried",
 			script:    []smstest.Reply{{Reset: true}, {Status: 201}},
-			worker:    queue.WorkerConfig{RetryOutcomeUnknown: true},
 			opts:      []smscourier.Option{smscourier.WithIdempotencyKeyHeader("Idempotency-Key")},
 			wantState: rivertype.JobStateCompleted, wantDeliv: 2, wantOut: queue.OutcomeSent,
 		},
@@ -251,7 +249,7 @@ func TestScenarios(t *testing.T) {
 			if tc.script != nil {
 				gw.Script(tc.script...)
 			}
-			in := startInstance(t, dsn, queue.NewWorker(courierFor(t, gw.URL(), tc.opts...), tc.worker), queue.Config{})
+			in := startInstance(t, dsn, queue.NewWorker(courierFor(t, gw.URL(), tc.opts...), queue.WorkerConfig{}), queue.Config{})
 			msg := tc.msg
 			if msg.To == "" {
 				msg = message("scenario-key")
@@ -300,7 +298,7 @@ func runDoomedWorker(dsn, gatewayURL string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
-	client, err := queue.NewPostgresClient(pool, queue.NewWorker(c, queue.WorkerConfig{RetryOutcomeUnknown: true}), queue.Config{})
+	client, err := queue.NewPostgresClient(pool, queue.NewWorker(c, queue.WorkerConfig{}), queue.Config{})
 	if err == nil {
 		err = client.Start(context.Background())
 	}
@@ -335,7 +333,7 @@ func TestWorkerKilledMidSend(t *testing.T) {
 
 	// A survivor with a short rescue window takes the stuck job over.
 	c := courierFor(t, gw.URL(), smscourier.WithIdempotencyKeyHeader("Idempotency-Key"))
-	survivor := startInstance(t, dsn, queue.NewWorker(c, queue.WorkerConfig{RetryOutcomeUnknown: true}),
+	survivor := startInstance(t, dsn, queue.NewWorker(c, queue.WorkerConfig{}),
 		queue.Config{JobTimeout: time.Second, RescueStuckJobsAfter: 2 * time.Second})
 	job := waitFinal(t, 1, survivor)[res.Job.ID]
 	require.NotNil(t, job)
