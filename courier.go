@@ -180,13 +180,13 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 		}
 		c.encoding = encodingFor(c.header.Get("Content-Type"))
 		if err := c.loadTemplate(rc.Body, o.isolation); err != nil {
-			return nil, &ConfigError{Problems: []Problem{{Path: prefix + ".request_config.body", Message: err.Error()}}}
+			return nil, templateProblem(prefix+".request_config.body", err)
 		}
 	}
 	if rc.Response != "" {
 		var err error
 		if c.response, err = c.compile(rc.Response, o.isolation); err != nil {
-			return nil, &ConfigError{Problems: []Problem{{Path: prefix + ".request_config.response", Message: err.Error()}}}
+			return nil, templateProblem(prefix+".request_config.response", err)
 		}
 	}
 	return c, nil

@@ -138,6 +138,7 @@ func TestSSRFProtectionTemplateFetch(t *testing.T) {
 			require.Len(t, ce.Problems, 1)
 			assert.Equal(t, "courier.sms.request_config.body", ce.Problems[0].Path)
 			assert.Contains(t, ce.Problems[0].Message, "refused by SSRF protection")
+			assert.ErrorIs(t, err, ErrEgressDenied, "the cause stays in the chain")
 			assert.Empty(t, tmpl.got())
 			assert.Zero(t, tmpl.connections())
 		})

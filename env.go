@@ -288,9 +288,15 @@ var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 // from the environment from its message.
 func (ov *overrides) annotate(p Problem) Problem {
 	if s, ok := ov.set[p.Path]; ok {
+		// A URL's host is shown unquoted; a value holding a quote character
+		// that appears as it is was shown unquoted too. Both are looked for
+		// before the replacement below, which would cut them into pieces
+		// that survive.
+		original := p.Message
 		// Messages quote offending values with %q.
 		p.Message = quoted.ReplaceAllString(p.Message, "[hidden]")
-		if s.value != "" && (strings.Contains(p.Message, s.value) || strings.Contains(p.Message, urlHost(s.value))) {
+		if s.value != "" && (strings.Contains(p.Message, s.value) || strings.Contains(original, urlHost(s.value)) ||
+			strings.Contains(s.value, `"`) && strings.Contains(original, s.value)) {
 			p.Message = "invalid value"
 		}
 		p.Message += " (from environment variable " + s.name + ")"

@@ -74,9 +74,14 @@ type Problem struct {
 func (p Problem) String() string { return p.Path + ": " + p.Message }
 
 // ConfigError lists every problem found in a configuration. It wraps
-// ErrInvalidConfig, so errors.Is(err, ErrInvalidConfig) reports true.
+// ErrInvalidConfig, so errors.Is(err, ErrInvalidConfig) reports true, and
+// the errors behind problems found while loading templates in New (for
+// example ErrEgressDenied or a *url.Error of a template fetch), so errors.Is
+// and errors.As find those too.
 type ConfigError struct {
 	Problems []Problem
+
+	causes []error
 }
 
 // Error returns all problems on one line, separated by "; ".
@@ -92,8 +97,17 @@ func (e *ConfigError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns ErrInvalidConfig.
-func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+// Unwrap returns ErrInvalidConfig and the errors behind the problems, when
+// known.
+func (e *ConfigError) Unwrap() []error {
+	return append([]error{ErrInvalidConfig}, e.causes...)
+}
+
+// templateProblem reports a template that New could not load at path,
+// keeping err in the chain.
+func templateProblem(path string, err error) *ConfigError {
+	return &ConfigError{Problems: []Problem{{Path: path, Message: err.Error()}}, causes: []error{err}}
+}
 
 // problems collects configuration problems in the order they are found.
 type problems struct {
@@ -199,10 +213,26 @@ type sendError struct {
 func (e *sendError) Error() string   { return e.msg }
 func (e *sendError) Unwrap() []error { return []error{e.class, e.cause} }
 
-// withheldError is a template error whose text had parts of the message
-// taken out: Jsonnet's runtime errors quote the values they fail on. It
-// unwraps to the sentinels of the original error only, never to the
-// original text.
+// templateError is a runtime error of a template: where it failed (the
+// template's name, with line:column when known; empty when the message
+// holds it) and the engine's message, which may quote values of ctx.
+type templateError struct {
+	where string
+	msg   string
+}
+
+func (e *templateError) Error() string {
+	if e.where == "" {
+		return ErrTemplate.Error() + ": " + e.msg
+	}
+	return ErrTemplate.Error() + ": " + e.where + ": " + e.msg
+}
+
+func (e *templateError) Unwrap() error { return ErrTemplate }
+
+// withheldError is an error whose text had a template error's message
+// replaced by one with parts of the SMS taken out. It unwraps to the
+// sentinels of the original error only, never to the original text.
 type withheldError struct {
 	msg  string
 	errs []error
@@ -211,25 +241,25 @@ type withheldError struct {
 func (e *withheldError) Error() string   { return e.msg }
 func (e *withheldError) Unwrap() []error { return e.errs }
 
-// errorWords are words of the courier's own error texts, never withheld.
-var errorWords = []string{"smscourier", "template", "error", "cancelled", "message", "response", "outcome", "unknown"}
-
-// withhold returns err with every occurrence of the given values in its text
-// replaced by "[withheld]", together with each word of 4 or more characters
-// of the first value (the message text: a one-time code is such a word).
-// Values shorter than 3 characters are left, as they would match anywhere.
-// When nothing matches, err is returned as it is.
+// withhold returns err with the message part of the template error in its
+// chain redacted: every occurrence of the given values is replaced by
+// "[withheld]", together with each word of 4 or more characters of the
+// first value (the message text: a one-time code is such a word). Values
+// shorter than 3 characters are left, as they would match anywhere. Only
+// the engine's message is touched, never the courier's own words or the
+// template's location. When nothing matches, err is returned as it is.
 func withhold(err error, text string, others ...string) error {
-	msg := err.Error()
+	var te *templateError
+	if !errors.As(err, &te) {
+		return err // the courier's own errors never quote the message
+	}
+	msg := te.msg
 	secrets := append([]string{text}, others...)
 	secrets = append(secrets, strings.FieldsFunc(text, func(r rune) bool {
 		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
 	})...)
 	changed := false
 	for _, s := range secrets {
-		if slices.Contains(errorWords, strings.ToLower(s)) {
-			continue // a word of our own error texts, not a secret
-		}
 		if len(s) >= 3 && (s == text || len(s) >= 4 || slices.Contains(others, s)) && strings.Contains(msg, s) {
 			msg = strings.ReplaceAll(msg, s, "[withheld]")
 			changed = true
@@ -238,11 +268,13 @@ func withhold(err error, text string, others ...string) error {
 	if !changed {
 		return err
 	}
+	redacted := &templateError{where: te.where, msg: msg}
+	full := strings.Replace(err.Error(), te.Error(), redacted.Error(), 1)
 	var errs []error
 	for _, sentinel := range []error{ErrTemplate, ErrOutcomeUnknown, ErrCancel, ErrInvalidMessage, context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, sentinel) {
 			errs = append(errs, sentinel)
 		}
 	}
-	return &withheldError{msg: msg, errs: errs}
+	return &withheldError{msg: full, errs: errs}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -169,4 +171,16 @@ func TestWithholdKeepsOurOwnWords(t *testing.T) {
 	require.ErrorIs(t, err, ErrTemplate)
 	assert.True(t, strings.HasPrefix(err.Error(), "smscourier: template error"), err.Error())
 	assert.NotContains(t, err.Error(), "4711")
+}
+
+func TestWithholdLeavesTheLocation(t *testing.T) {
+	gw := newGateway(t, nil)
+	path := filepath.Join(t.TempDir(), "verify.jsonnet")
+	require.NoError(t, os.WriteFile(path, []byte("function(ctx)\n  error 'bad ' + ctx.body"), 0o600))
+	c, err := New(smsConfig(gw.URL+"/send", "file://"+path))
+	require.NoError(t, err)
+	err = c.Send(context.Background(), "+1555", "verify 99887766")
+	require.ErrorIs(t, err, ErrTemplate)
+	assert.Equal(t, "smscourier: template error: verify.jsonnet:2:3: bad [withheld]", err.Error())
+	assert.Empty(t, gw.got())
 }

@@ -160,7 +160,7 @@ type workerJob struct {
 const (
 	replyOK       = "ok"
 	replyCancel   = "cancel"   // the template evaluated error "cancel"
-	replyTemplate = "template" // a runtime error; Message is "NAME:LINE:COL: msg"
+	replyTemplate = "template" // a runtime error: Where is "NAME:LINE:COL", Message the text (or Message is "NAME: text")
 	replyInvalid  = "invalid"  // the template does not compile; Message is as New reports it
 )
 
@@ -170,6 +170,9 @@ type workerReply struct {
 	Kind     string `json:"kind"`
 	Output   string `json:"output,omitempty"`
 	Message  string `json:"message,omitempty"`
+	// Where is set with Message for a runtime error of the template: the
+	// location ("NAME:LINE:COL"), while Message is the engine's text alone.
+	Where string `json:"where,omitempty"`
 }
 
 // serveWorker runs the worker side of one job and returns the exit code.
@@ -273,6 +276,10 @@ func runJob(job *workerJob) (reply workerReply) {
 		err = (&template{name: job.Name}).evalError(err)
 		if errors.Is(err, ErrCancel) {
 			return workerReply{Kind: replyCancel}
+		}
+		var te *templateError
+		if errors.As(err, &te) {
+			return workerReply{Kind: replyTemplate, Where: te.where, Message: te.msg}
 		}
 		return workerReply{Kind: replyTemplate, Message: strings.TrimPrefix(err.Error(), ErrTemplate.Error()+": ")}
 	}
@@ -413,7 +420,8 @@ func (t *isolatedTemplate) evaluate(ctx context.Context, arg templateArg) (strin
 	case replyCancel:
 		return "", ErrCancel
 	case replyTemplate:
-		return "", fmt.Errorf("%w: %s", ErrTemplate, reply.Message)
+		// A worker of an older version sends the location inside Message.
+		return "", &templateError{where: reply.Where, msg: reply.Message}
 	default:
 		return "", fmt.Errorf("%w: %s: worker replied %q to an evaluation job", ErrTemplate, t.name, reply.Kind)
 	}

@@ -162,8 +162,10 @@ func TestIsolatedSurvivesDeepNesting(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "nested deeper than")
 
-	// Isolated mode hands it to a worker, which dies parsing it.
-	_, err = New(cfg, WithIsolatedTemplates(IsolationConfig{}))
+	// Isolated mode hands it to a worker, which dies parsing it. The time
+	// limit is generous: under -race on a busy machine, filling the stack
+	// takes a while, and this test is about the crash, not the limit.
+	_, err = New(cfg, WithIsolatedTemplates(IsolationConfig{Timeout: 30 * time.Second}))
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	msg := err.Error()
 	t.Log(msg)
@@ -186,7 +188,8 @@ func TestIsolatedSurvivesTailstrictRecursion(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "tailstrict is not allowed")
 
-	c := newIsolatedCourier(t, g, b64(isoTailstrictBomb), IsolationConfig{})
+	// A generous time limit, as above: the crash is under test.
+	c := newIsolatedCourier(t, g, b64(isoTailstrictBomb), IsolationConfig{Timeout: 30 * time.Second})
 	err = c.Send(context.Background(), "+14134242223", "hi")
 	t.Log(err)
 	require.ErrorIs(t, err, ErrTemplate)

@@ -391,7 +391,7 @@ func (t *template) evaluateNow(ctxArg ast.Node) (string, error) {
 func (t *template) evalError(err error) error {
 	var rte jsonnet.RuntimeError
 	if !errors.As(err, &rte) {
-		return fmt.Errorf("%w: %s: %v", ErrTemplate, t.name, err)
+		return &templateError{where: t.name, msg: err.Error()}
 	}
 	if rte.Msg == cancelMessage {
 		return ErrCancel
@@ -403,7 +403,7 @@ func (t *template) evalError(err error) error {
 			break
 		}
 	}
-	return fmt.Errorf("%w: %s: %s", ErrTemplate, where, rte.Msg)
+	return &templateError{where: where, msg: rte.Msg}
 }
 
 // bodyEncoding is how the template's output becomes the request body.

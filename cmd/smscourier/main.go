@@ -338,13 +338,13 @@ func (in *invocation) newCourier(l loaded) (*smscourier.Courier, error) {
 	c, err := smscourier.New(l.cfg, opts...)
 	var ce *smscourier.ConfigError
 	if errors.As(err, &ce) && l.layout != "courier.sms" {
-		moved := &smscourier.ConfigError{Problems: append([]smscourier.Problem(nil), ce.Problems...)}
-		for i, p := range moved.Problems {
+		// The error is ours alone: edit it in place, keeping what it wraps.
+		for i, p := range ce.Problems {
 			if rest, ok := strings.CutPrefix(p.Path, "courier.sms"); ok && (rest == "" || rest[0] == '.') {
-				moved.Problems[i].Path = l.layout + rest
+				ce.Problems[i].Path = l.layout + rest
 			}
 		}
-		return nil, moved
+		return nil, err
 	}
 	return c, err
 }
