@@ -66,6 +66,7 @@ type verdict struct {
 	RetryAfterSeconds *float64        `json:"retry_after_seconds"`
 	ErrorCode         json.RawMessage `json:"error_code"`
 	ErrorMessage      *string         `json:"error_message"`
+	OutcomeUnknown    *bool           `json:"outcome_unknown"`
 }
 
 // parseVerdict reads a response template's output: an object whose keys
@@ -75,7 +76,7 @@ func parseVerdict(out string) (verdict, error) {
 	dec := json.NewDecoder(strings.NewReader(out))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v); err != nil {
-		return v, fmt.Errorf("%w: the response template must yield an object with ok, message_id, retryable, retry_after_seconds, error_code, error_message: %v", ErrTemplate, err)
+		return v, fmt.Errorf("%w: the response template must yield an object with ok, message_id, retryable, retry_after_seconds, error_code, error_message, outcome_unknown: %v", ErrTemplate, err)
 	}
 	if v.RetryAfterSeconds != nil && (*v.RetryAfterSeconds < 0 || *v.RetryAfterSeconds > 1e9) {
 		return v, fmt.Errorf("%w: the response template's retry_after_seconds is out of range", ErrTemplate)
@@ -138,6 +139,10 @@ func (c *Courier) interpret(ctx context.Context, p *prepared, req *http.Request,
 		ge.hasRetryAfter = true
 	}
 	switch {
+	case v.OutcomeUnknown != nil && *v.OutcomeUnknown:
+		// The gateway may have taken the message: never resent without an
+		// idempotency key, whatever retryable says.
+		ge.class = ErrOutcomeUnknown
 	case v.Retryable != nil && *v.Retryable:
 		ge.class = ErrRefused
 	case v.Retryable != nil || success:

@@ -116,6 +116,24 @@ func TestResponseTemplate(t *testing.T) {
 			wantDeliv: 1, wantClass: ErrOutcomeUnknown,
 		},
 		{
+			name:      "outcome_unknown on a 200 is never resent without an idempotency key",
+			template:  `function(ctx) {ok: ctx.body.status == '0', outcome_unknown: ctx.body.status == '5'}`,
+			script:    []fault{jsonReply(200, `{"status": "5"}`), jsonReply(200, `{"status": "0"}`)},
+			wantDeliv: 1, wantClass: ErrOutcomeUnknown,
+		},
+		{
+			name:      "outcome_unknown wins over retryable",
+			template:  `function(ctx) {ok: false, retryable: true, outcome_unknown: true}`,
+			script:    []fault{jsonReply(200, `{}`), jsonReply(200, `{}`)},
+			wantDeliv: 1, wantClass: ErrOutcomeUnknown,
+		},
+		{
+			name:      "outcome_unknown false leaves the status to decide",
+			template:  `function(ctx) {ok: false, outcome_unknown: false}`,
+			script:    []fault{jsonReply(200, `{}`)},
+			wantDeliv: 1, wantClass: ErrRejected,
+		},
+		{
 			name:      "a template error on a 429 falls back to the status",
 			template:  `function(ctx) if ctx.status == 429 then error 'boom' else {}`,
 			script:    []fault{jsonReply(429, `{}`, "Retry-After", "0"), jsonReply(201, `{}`)},
@@ -150,6 +168,22 @@ func TestResponseTemplate(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("outcome_unknown is resent with an idempotency key, with the same key", func(t *testing.T) {
+		gw := newFaultGateway(t, jsonReply(200, `{"status": "5"}`), jsonReply(200, `{"status": "0", "id": "m1"}`))
+		cfg := smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet")
+		cfg.RequestConfig.Response = b64(`function(ctx) {ok: ctx.body.status == '0', message_id: std.get(ctx.body, 'id'), outcome_unknown: ctx.body.status == '5'}`)
+		c, err := New(cfg, fast, WithIdempotencyKeyHeader("Idempotency-Key"))
+		require.NoError(t, err)
+		res, err := c.SendMessage(context.Background(), Message{To: "+1555", Body: "x"})
+		require.NoError(t, err)
+		assert.Equal(t, "m1", res.MessageID)
+		assert.Equal(t, 2, res.Attempts)
+		got := gw.got()
+		require.Len(t, got, 2)
+		assert.Equal(t, got[0].Header.Get("Idempotency-Key"), got[1].Header.Get("Idempotency-Key"))
+		assert.NotEmpty(t, got[0].Header.Get("Idempotency-Key"))
+	})
 
 	t.Run("config errors name the response key", func(t *testing.T) {
 		cfg := smsConfig("http://127.0.0.1:1/send", "")

@@ -5,9 +5,11 @@
 //   {"message-count": "1", "messages": [{"status": "4",
 //     "error-text": "Bad Credentials"}]}                              failed
 // Status "0" is success. "1" (throttled) and "10" (too many existing binds)
-// are retried: Vonage says to back off and retry. Every other status is
-// rejected and not retried, including "5" (internal error): the contract
-// cannot say "outcome unknown" for a 200 reply.
+// are retried: Vonage says to back off and retry. "5" (internal error) may
+// or may not have been sent: outcome unknown, never resent without an
+// idempotency key (and the SMS API does not deduplicate by one, so leave
+// WithIdempotencyKeyHeader off for this preset). Every other status is
+// rejected and not retried.
 // A message split into parts is retried only when no part was accepted,
 // so that no part is sent twice.
 // A 200 reply without a messages list fails the template, which makes the
@@ -36,6 +38,7 @@ function(ctx)
       ok: false,
       retryable: std.length(failed) == std.length(parts) &&
                  std.length(std.filter(retryable, failed)) == std.length(failed),
+      outcome_unknown: std.length(std.filter(function(m) status(m) == '5', failed)) > 0,
       error_code: status(failed[0]),
       error_message: str(at(failed[0], ['error-text'])),
     })
