@@ -86,7 +86,12 @@ type IsolationConfig struct {
 	// and caps each goroutine stack at a quarter of MemoryLimit (at least
 	// 16 MiB). The runtime counts memory when it maps it, before it is
 	// filled, so a worker that asks for far too much is stopped within
-	// about 5 ms of asking. There is no hard kernel limit.
+	// about 5 ms of asking. On Linux a kernel limit backs this: the
+	// worker's RLIMIT_DATA is set to its mapped data plus 1.25x
+	// MemoryLimit, so even a burst faster than the watchdog cannot take
+	// more (not in binaries built with -race, whose detector maps far
+	// more memory than the program). A worker stopped by the kernel limit
+	// may report a runtime fault rather than "out of memory".
 	MemoryLimit int64
 }
 
@@ -198,7 +203,8 @@ func serveWorker(r io.Reader, w io.Writer) int {
 // the worker once the Go runtime uses more than memLimit bytes beyond what
 // it used at the start (a clean "out of memory" report); the Go runtime's
 // soft limit makes the collector work hard before that; each goroutine
-// stack may use a quarter of memLimit. Time: the worker exits a second
+// stack may use a quarter of memLimit; on Linux, a kernel limit
+// (RLIMIT_DATA) backs the watchdog. Time: the worker exits a second
 // after its timeout, a backstop in case the host is gone and cannot kill
 // it.
 func applyWorkerLimits(memLimit int64, timeout time.Duration) {
@@ -208,6 +214,7 @@ func applyWorkerLimits(memLimit int64, timeout time.Duration) {
 	if timeout <= 0 {
 		timeout = DefaultIsolationTimeout
 	}
+	setHardMemoryLimit(memLimit)
 	debug.SetMemoryLimit(memLimit - memLimit/8)
 	debug.SetMaxStack(int(min(max(memLimit/4, 16<<20), 1<<30)))
 	time.AfterFunc(timeout+time.Second, func() {

@@ -1,0 +1,56 @@
+//go:build linux && !race
+
+package smscourier
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"strconv"
+	"syscall"
+)
+
+// hardMemoryLimitSet reports whether setHardMemoryLimit applies a kernel
+// limit in this build.
+const hardMemoryLimitSet = true
+
+// setHardMemoryLimit sets RLIMIT_DATA of the worker process to the data
+// memory it maps now plus memLimit and a quarter more: a backstop behind the
+// watchdog, which polls every few milliseconds and so can be outrun by a
+// burst of allocation. Past the kernel limit the Go runtime cannot map more
+// heap and the worker dies with "runtime: out of memory". Race builds skip
+// it: the race detector maps far more memory than the program.
+func setHardMemoryLimit(memLimit int64) {
+	data, ok := mappedData()
+	if !ok {
+		return
+	}
+	limit := uint64(data) + uint64(memLimit) + uint64(memLimit)/4
+	_ = syscall.Setrlimit(syscall.RLIMIT_DATA, &syscall.Rlimit{Cur: limit, Max: limit})
+}
+
+// mappedData returns VmData of /proc/self/status in bytes: the private
+// writable memory RLIMIT_DATA counts.
+func mappedData() (int64, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		rest, ok := bytes.CutPrefix(sc.Bytes(), []byte("VmData:"))
+		if !ok {
+			continue
+		}
+		fields := bytes.Fields(rest) // "12345 kB"
+		if len(fields) != 2 || string(fields[1]) != "kB" {
+			return 0, false
+		}
+		kb, err := strconv.ParseInt(string(fields[0]), 10, 64)
+		if err != nil || kb < 0 {
+			return 0, false
+		}
+		return kb << 10, true
+	}
+	return 0, false
+}
