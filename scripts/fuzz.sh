@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of the core package for a while (default 60s each).
-# CI does not fuzz: a fuzzer's random search is not a stable gate. CI runs the
-# seed corpora and every input committed under testdata/fuzz, which is where a
-# failing input found here belongs (the fuzzer writes it there) together with
-# its fix.
+# Runs every fuzz target of the core package for a while (default 60s each),
+# longer than CI's 10s, to find inputs before CI does. A failing input is
+# written under testdata/fuzz; commit it together with its fix, so that every
+# `go test` replays it.
 #
 #   scripts/fuzz.sh            # 60s per target
 #   FUZZTIME=5m scripts/fuzz.sh
