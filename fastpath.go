@@ -16,10 +16,11 @@ import (
 // object and array literals with literal keys, ctx string fields, string,
 // number, boolean and null literals, string concatenation with +, and
 // std.lstripChars, std.rstripChars, std.stripChars, std.strReplace,
-// std.asciiLower, std.asciiUpper and std.format with %s. New recognises the
-// shape on the parsed AST; everything else is evaluated by go-jsonnet. The
-// output is byte-identical to go-jsonnet's (a differential fuzz test holds
-// it to that).
+// std.asciiLower, std.asciiUpper and std.format with %s; and string
+// comparisons with == and != (negated with !), as values or as the
+// condition of if-then-else. New recognises the shape on the parsed AST;
+// everything else is evaluated by go-jsonnet. The output is byte-identical
+// to go-jsonnet's (a differential fuzz test holds it to that).
 
 // ctxField indexes the ctx string fields the fast path can read.
 type ctxField int
@@ -59,6 +60,12 @@ type fstr interface {
 	eval(c *fastCtx) string
 }
 
+// fbool is an expression whose value is a boolean.
+type fbool interface {
+	fexpr
+	test(c *fastCtx) bool
+}
+
 type (
 	flitString string
 	fctxField  ctxField
@@ -88,6 +95,18 @@ type (
 		vals []fexpr
 	}
 	farray []fexpr
+	// fequal compares two strings, as == (or != when negate) does. go-jsonnet
+	// compares code points; messages and configs are valid UTF-8, so
+	// comparing bytes is the same.
+	fequal struct {
+		a, b   fstr
+		negate bool
+	}
+	fnot  struct{ b fbool }
+	fcond struct { // if cond then yes else no
+		cond    fbool
+		yes, no fexpr
+	}
 )
 
 func (flitString) isFexpr() {}
@@ -102,6 +121,26 @@ func (flitBool) isFexpr()   {}
 func (flitNull) isFexpr()   {}
 func (fobject) isFexpr()    {}
 func (farray) isFexpr()     {}
+func (fequal) isFexpr()     {}
+func (fnot) isFexpr()       {}
+func (fcond) isFexpr()      {}
+
+func (b flitBool) test(*fastCtx) bool { return bool(b) }
+func (e fequal) test(c *fastCtx) bool { return (e.a.eval(c) == e.b.eval(c)) != e.negate }
+func (n fnot) test(c *fastCtx) bool   { return !n.b.test(c) }
+
+// pick returns the branch the condition selects, through nested
+// conditionals.
+func (f fcond) pick(c *fastCtx) fexpr {
+	v := f.yes
+	if !f.cond.test(c) {
+		v = f.no
+	}
+	if inner, ok := v.(fcond); ok {
+		return inner.pick(c)
+	}
+	return v
+}
 
 func (s flitString) eval(*fastCtx) string  { return string(s) }
 func (f fctxField) eval(c *fastCtx) string { return c[f] }
@@ -210,16 +249,25 @@ func compileFast(node ast.Node, enc bodyEncoding) *fastTemplate {
 
 // formEncodable reports whether v is a scalar or an array of scalars.
 func formEncodable(v fexpr) bool {
-	switch x := v.(type) {
-	case fobject:
-		return false
-	case farray:
-		for _, e := range x {
-			switch e.(type) {
-			case fobject, farray:
+	if arr, ok := v.(farray); ok {
+		for _, e := range arr {
+			if !fastFormScalar(e) {
 				return false
 			}
 		}
+		return true
+	}
+	return fastFormScalar(v)
+}
+
+// fastFormScalar reports whether v is a scalar whatever the message: a
+// conditional must be one in both branches.
+func fastFormScalar(v fexpr) bool {
+	switch x := v.(type) {
+	case fobject, farray:
+		return false
+	case fcond:
+		return fastFormScalar(x.yes) && fastFormScalar(x.no)
 	}
 	return true
 }
@@ -234,7 +282,29 @@ func compileExpr(n ast.Node) (fexpr, bool) {
 			return nil, false
 		}
 		return flitNumber(f), true
+	case *ast.Conditional:
+		cond, ok := compileBool(x.Cond)
+		if !ok {
+			return nil, false
+		}
+		yes, ok := compileExpr(x.BranchTrue)
+		if !ok {
+			return nil, false
+		}
+		no, ok := compileExpr(x.BranchFalse) // the desugarer made a missing else null
+		if !ok {
+			return nil, false
+		}
+		return fcond{cond: cond, yes: yes, no: no}, true
+	case *ast.Binary:
+		if x.Op == ast.BopManifestEqual || x.Op == ast.BopManifestUnequal {
+			return compileBool(x)
+		}
+		return compileString(x)
 	case *ast.Unary:
+		if x.Op == ast.UopNot {
+			return compileBool(x)
+		}
 		if num, ok := x.Expr.(*ast.LiteralNumber); ok && x.Op == ast.UopMinus {
 			f, ok := compileExpr(num)
 			if !ok {
@@ -302,6 +372,59 @@ func compileObject(x *ast.DesugaredObject) (fexpr, bool) {
 	return obj, true
 }
 
+// compileBool compiles an expression that must yield a boolean: a boolean
+// literal, a comparison of two string expressions with == or !=, or the
+// negation of one of those with !.
+func compileBool(n ast.Node) (fbool, bool) {
+	switch x := n.(type) {
+	case *ast.LiteralBoolean:
+		return flitBool(x.Value), true
+	case *ast.Binary:
+		if x.Op != ast.BopManifestEqual && x.Op != ast.BopManifestUnequal {
+			return nil, false
+		}
+		a, ok := compileString(x.Left)
+		if !ok {
+			return nil, false
+		}
+		b, ok := compileString(x.Right)
+		if !ok {
+			return nil, false
+		}
+		return fequal{a: a, b: b, negate: x.Op == ast.BopManifestUnequal}, true
+	case *ast.Unary:
+		if x.Op != ast.UopNot {
+			return nil, false
+		}
+		b, ok := compileBool(x.Expr)
+		if !ok {
+			return nil, false
+		}
+		return fnot{b: b}, true
+	}
+	return nil, false
+}
+
+// constString returns the value of a string literal, or of literals joined
+// with +.
+func constString(n ast.Node) (string, bool) {
+	switch x := n.(type) {
+	case *ast.LiteralString:
+		return x.Value, true
+	case *ast.Binary:
+		if x.Op != ast.BopPlus {
+			return "", false
+		}
+		a, ok := constString(x.Left)
+		if !ok {
+			return "", false
+		}
+		b, ok := constString(x.Right)
+		return a + b, ok
+	}
+	return "", false
+}
+
 // compileString compiles an expression that must yield a string.
 func compileString(n ast.Node) (fstr, bool) {
 	switch x := n.(type) {
@@ -357,13 +480,7 @@ func compileStdCall(x *ast.Apply) (fstr, bool) {
 		return nil, false
 	}
 	args := x.Arguments.Positional
-	lit := func(i int) (string, bool) {
-		s, ok := args[i].Expr.(*ast.LiteralString)
-		if !ok {
-			return "", false
-		}
-		return s.Value, true
-	}
+	lit := func(i int) (string, bool) { return constString(args[i].Expr) }
 	want := map[string]int{
 		"lstripChars": 2, "rstripChars": 2, "stripChars": 2, "strReplace": 3,
 		"asciiLower": 1, "asciiUpper": 1, "format": 2,
@@ -471,8 +588,10 @@ func appendJSON(dst []byte, v fexpr, c *fastCtx, indent string) []byte {
 		return appendJSONString(dst, x.eval(c))
 	case flitNumber:
 		return append(dst, unparseNumber(float64(x))...)
-	case flitBool:
-		return strconv.AppendBool(dst, bool(x))
+	case fbool:
+		return strconv.AppendBool(dst, x.test(c))
+	case fcond:
+		return appendJSON(dst, x.pick(c), c, indent)
 	case flitNull:
 		return append(dst, "null"...)
 	case farray:
@@ -584,14 +703,17 @@ func appendForm(dst []byte, obj fobject, c *fastCtx) []byte {
 		dst = append(dst, '=')
 		dst = append(dst, url.QueryEscape(v)...)
 	}
-	scalar := func(v fexpr) (string, bool) {
+	var scalar func(v fexpr) (string, bool)
+	scalar = func(v fexpr) (string, bool) {
 		switch x := v.(type) {
 		case fstr:
 			return x.eval(c), true
 		case flitNumber:
 			return unparseNumber(float64(x)), true
-		case flitBool:
-			return strconv.FormatBool(bool(x)), true
+		case fbool:
+			return strconv.FormatBool(x.test(c)), true
+		case fcond:
+			return scalar(x.pick(c))
 		}
 		return "", false // null
 	}

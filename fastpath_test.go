@@ -29,6 +29,12 @@ var fastTemplates = []string{
 	`function(ctx) {messages: [{sender: ctx.from, destinations: [{to: ctx.to}], content: {text: ctx.body}}]}`,
 	`function(ctx) 'To ' + ctx.to + ': ' + ctx.body`,
 	`function(ctx) [ctx.to, 1]`,
+	`function(ctx) {eq: ctx.to == ctx.from, ne: ctx.body != '', not: !(ctx.to == '+1'), nn: !!(ctx.body == std.asciiLower(ctx.body))}`,
+	`function(ctx) {t: if ctx.body == '' then 'empty' else if ctx.to != ctx.from then {d: [ctx.to, 1]} else null, u: if !(ctx.to != '') then 1}`,
+	`function(ctx) {type: if std.stripChars(ctx.body, 'abc ' + '\n\\€') == '' then 'text' else 'unicode', flag: ctx.body != '', n: if ctx.to == '' then null else 7, list: [if ctx.from == '' then 'none' else ctx.from, false]}`,
+	// The GSM-7 check of the vonage-sms and brevo presets.
+	`function(ctx) {text: ctx.body, type: if std.stripChars(ctx.body, '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?' + '¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà' + '\f^{}\\[~]|€') == '' then 'text' else 'unicode'}`,
+	`function(ctx) if true then {a: ctx.to} else {b: ctx.from}`,
 }
 
 // slowTemplates are outside the subset and must fall back to go-jsonnet.
@@ -53,6 +59,12 @@ var slowTemplates = []string{
 	`{a: 1}`,
 	`function(ctx) {a: std.asciiLower(ctx.to, 1)}`,
 	`function(ctx) {a: std.native('x')}`,
+	`function(ctx) {a: if ctx.to then 1 else 2}`,
+	`function(ctx) {a: ctx.to == 1}`,
+	`function(ctx) {a: ctx.to < ctx.from}`,
+	`function(ctx) {a: !ctx.to}`,
+	`function(ctx) {a: std.lstripChars(ctx.to, '+' + ctx.from)}`,
+	`function(ctx) {a: if ctx.to == '' then ctx.template_data else 1}`,
 }
 
 // allFastSeeds returns the testdata templates and fastTemplates.
@@ -125,6 +137,11 @@ func TestFastPathSubset(t *testing.T) {
 			{`function(ctx) ctx.to`, encodeForm, false},
 			{`function(ctx) ctx.to`, encodeRaw, true},
 			{`function(ctx) {a: 1}`, encodeRaw, false},
+			{`function(ctx) {a: if ctx.to == '' then 'x' else [1]}`, encodeForm, false}, // conservative: a branch that is not a scalar
+			{`function(ctx) {a: if ctx.to == '' then 'x' else {b: 1}}`, encodeForm, false},
+			{`function(ctx) {a: [if ctx.to == '' then 'x' else [1]]}`, encodeForm, false},
+			{`function(ctx) {a: ctx.to == ''}`, encodeForm, true},
+			{`function(ctx) if ctx.to == '' then 'x' else 'y'`, encodeRaw, false},
 		} {
 			tpl, err := compileTemplate("t", []byte(tc.src))
 			require.NoError(t, err)

@@ -149,7 +149,7 @@ var presetCases = map[string]presetCase{
 			"message-id": "0A0000000123ABCD1", "status": "0", "remaining-balance": "3.14159265",
 			"message-price": "0.03330000", "network": "12345"}]}`},
 		messageID: "0A0000000123ABCD1",
-		fast:      false, // picks type=text or type=unicode from the text
+		fast:      true,
 	},
 	"vonage-messages": {
 		fill: map[string]string{"YOUR_API_KEY": "abcd1234", "YOUR_API_SECRET": "vonage-secret", "YOUR_SENDER": "AcmeInc"},
@@ -269,7 +269,7 @@ var presetCases = map[string]presetCase{
 		success: reply{status: 201, body: `{"reference": "ab1cde2fgh3i4jklmno", "messageId": 1511882900176220,
 			"smsCount": 1, "usedCredits": 0.7, "remainingCredits": 82.85}`},
 		messageID: "1511882900176220",
-		fast:      false, // sets unicodeEnabled from the text
+		fast:      true,
 	},
 	"textmagic": {
 		fill: map[string]string{"YOUR_USERNAME": "acme", "YOUR_API_KEY": "tm-key-0123", "YOUR_SENDER": "+12065550110"},
@@ -306,14 +306,14 @@ var presetCases = map[string]presetCase{
 // presetConfig returns the preset's config with its placeholders filled in
 // and, when gatewayURL is not empty, its URL's scheme and host replaced by
 // the gateway's, keeping the path and query.
-func presetConfig(t *testing.T, name, gatewayURL string) smscourier.SMSConfig {
+func presetConfig(t testing.TB, name, gatewayURL string) smscourier.SMSConfig {
 	t.Helper()
 	cfg, err := presets.Config(name)
 	require.NoError(t, err)
 	return fill(t, cfg, presetCases[name].fill, gatewayURL)
 }
 
-func fill(t *testing.T, cfg smscourier.SMSConfig, values map[string]string, gatewayURL string) smscourier.SMSConfig {
+func fill(t testing.TB, cfg smscourier.SMSConfig, values map[string]string, gatewayURL string) smscourier.SMSConfig {
 	t.Helper()
 	replace := func(s string) string {
 		for placeholder, v := range values {
@@ -848,4 +848,22 @@ func TestConfigReturnsFreshValues(t *testing.T) {
 	assert.Equal(t, "YOUR_USERNAME", b.RequestConfig.Headers["X-TM-Username"])
 	assert.True(t, strings.HasPrefix(b.RequestConfig.Body, "base64://"))
 	assert.True(t, strings.HasPrefix(b.RequestConfig.Response, "base64://"))
+}
+
+// BenchmarkPresetRender renders each preset's request for the test message:
+// go test -run '^$' -bench BenchmarkPresetRender ./presets/
+func BenchmarkPresetRender(b *testing.B) {
+	for _, name := range presets.Names() {
+		b.Run(name, func(b *testing.B) {
+			courier, err := smscourier.New(presetConfig(b, name, ""))
+			require.NoError(b, err)
+			m := smscourier.Message{To: testTo, Body: testBody, IdempotencyKey: "k"}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := courier.Render(context.Background(), m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
