@@ -294,7 +294,7 @@ func (c *Courier) SendMessage(ctx context.Context, m Message) (Result, error) {
 			c.observe(res.Attempts, r.status, nil, started, 0, true)
 			return res, nil
 		}
-		wait, retry := c.retryWait(err, res.Attempts)
+		wait, retry := c.retryWait(ctx, err, res.Attempts)
 		c.observe(res.Attempts, 0, err, started, wait, !retry)
 		if !retry {
 			c.logOutcome(ctx, &p, res.Attempts, err)
@@ -321,13 +321,16 @@ func (c *Courier) SendMessage(ctx context.Context, m Message) (Result, error) {
 
 // retryWait decides whether the failure of attempt n is retried, and after
 // how long.
-func (c *Courier) retryWait(err error, n int) (time.Duration, bool) {
+// The caller's ctx ending stops the retries; an error that wraps
+// context.DeadlineExceeded while ctx lives is the client's own Timeout for
+// one attempt, and its class decides, like any other failure's.
+func (c *Courier) retryWait(ctx context.Context, err error, n int) (time.Duration, bool) {
 	if n >= c.retry.MaxAttempts {
 		return 0, false
 	}
 	var ge *GatewayError
 	switch {
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded),
+	case ctx.Err() != nil || errors.Is(err, context.Canceled),
 		errors.Is(err, ErrEgressDenied): // the address will be refused again
 		return 0, false
 	case errors.Is(err, ErrRefused) && errors.As(err, &ge):

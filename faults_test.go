@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -479,4 +480,68 @@ func TestIdempotencyKeyHeaderAccessor(t *testing.T) {
 	c, err = New(smsConfig("http://127.0.0.1:1/send", ""))
 	require.NoError(t, err)
 	assert.Empty(t, c.IdempotencyKeyHeader())
+}
+
+// TestClientTimeoutIsRetried separates the client's per-attempt Timeout from
+// the caller's context: a timed-out attempt is classified like any other
+// failure (not sent before the request was written, outcome unknown after)
+// and retried by those rules while the caller's context lives.
+func TestClientTimeoutIsRetried(t *testing.T) {
+	fastRetry := WithRetryPolicy(RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond})
+	t.Run("hang after the request, with idempotency header", func(t *testing.T) {
+		gw := newFaultGateway(t, hang, reply(201))
+		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"), fastRetry,
+			WithHTTPClient(&http.Client{Timeout: 300 * time.Millisecond}), WithIdempotencyKeyHeader("Idempotency-Key"))
+		require.NoError(t, err)
+		res, err := c.SendMessage(context.Background(), Message{To: "+14134242223", Body: "hi"})
+		require.NoError(t, err)
+		assert.Equal(t, 2, res.Attempts)
+		got := gw.got()
+		require.Len(t, got, 2)
+		assert.Equal(t, got[0].Header.Get("Idempotency-Key"), got[1].Header.Get("Idempotency-Key"))
+	})
+	t.Run("hang after the request, without idempotency header", func(t *testing.T) {
+		gw := newFaultGateway(t, hang, reply(201))
+		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"), fastRetry,
+			WithHTTPClient(&http.Client{Timeout: 300 * time.Millisecond}))
+		require.NoError(t, err)
+		res, err := c.SendMessage(context.Background(), Message{To: "+14134242223", Body: "hi"})
+		require.ErrorIs(t, err, ErrOutcomeUnknown)
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "the client's timeout")
+		assert.Equal(t, 1, res.Attempts)
+		assert.Len(t, gw.got(), 1, "never resent without the header")
+	})
+	t.Run("a connection that never opens", func(t *testing.T) {
+		var dials atomic.Int32
+		stop := make(chan struct{})
+		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			dials.Add(1)
+			select { // a black-holed SYN; net/http may go on dialling after the request gave up
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-stop:
+				return nil, errors.New("test over")
+			}
+		}}
+		t.Cleanup(func() { close(stop); tr.CloseIdleConnections() })
+		c, err := New(smsConfig("http://127.0.0.1:1/send", "file://./testdata/sms.jsonnet"), fastRetry,
+			WithHTTPClient(&http.Client{Timeout: 100 * time.Millisecond, Transport: tr}))
+		require.NoError(t, err)
+		res, err := c.SendMessage(context.Background(), Message{To: "+14134242223", Body: "hi"})
+		require.ErrorIs(t, err, ErrNotSent)
+		assert.Equal(t, 3, res.Attempts)
+		assert.EqualValues(t, 3, dials.Load())
+	})
+	t.Run("the caller's deadline still ends it", func(t *testing.T) {
+		gw := newFaultGateway(t, hang)
+		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"), fastRetry,
+			WithHTTPClient(&http.Client{Timeout: 10 * time.Second}), WithIdempotencyKeyHeader("Idempotency-Key"))
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		res, err := c.SendMessage(ctx, Message{To: "+14134242223", Body: "hi"})
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, 1, res.Attempts)
+		assert.Len(t, gw.got(), 1)
+	})
 }

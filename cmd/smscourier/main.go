@@ -12,9 +12,9 @@
 // one-line summary; render prints the exact HTTP request a send would make,
 // credentials redacted, and sends nothing; send sends one SMS and prints the
 // outcome. Relative file:// template paths are relative to the working
-// directory, as in Kratos: run it from the directory Kratos runs in. The
-// environment is read only with --env, which applies Kratos-style COURIER_*
-// overrides (see smscourier.ParseConfigEnv).
+// directory, as in Kratos: run it from the directory Kratos runs in.
+// Kratos-style COURIER_* environment variables override keys of the file,
+// as in Kratos (see smscourier.ParseConfigEnv); --env=false ignores them.
 //
 // Exit status: 0 on success, 1 when the config is invalid or the message
 // could not be rendered or sent, 2 on a usage error.
@@ -53,25 +53,36 @@ const mainUsage = `smscourier checks, previews and sends SMS with the courier se
 Ory Kratos config file: courier.sms, or the courier.channels entry with id sms.
 
 Usage:
-  smscourier validate --config FILE [--env]
-  smscourier render   --config FILE --to NUMBER --body TEXT [--from SENDER] [--json] [--env] [flags]
-  smscourier send     --config FILE --to NUMBER --body TEXT [--from SENDER] [--env] [--timeout 30s] [flags]
+  smscourier validate --config FILE [--env=false]
+  smscourier render   --config FILE --to NUMBER --body TEXT [--from SENDER] [--json] [--env=false] [flags]
+  smscourier send     --config FILE --to NUMBER --body TEXT [--from SENDER] [--env=false] [--timeout 30s] [flags]
+  smscourier migrate  [--database URL]
+  smscourier worker   --config FILE [--database URL] [flags]
+  smscourier enqueue  --config FILE --to NUMBER --body TEXT [--database URL] [flags]
   smscourier help [COMMAND]
 
 Commands:
   validate  check the config and its body template; print a one-line summary
   render    print the HTTP request a send would make, credentials redacted; send nothing
   send      send one SMS and print the outcome
+  migrate   create or upgrade River's tables in the queue database
+  worker    send queued messages until SIGINT or SIGTERM
+  enqueue   queue one message for the workers
 
 Run "smscourier COMMAND --help" for the flags of a command.
+
+migrate, worker and enqueue run smscourier-queue, the queue module's command
+(it keeps River out of this module), which must be on PATH:
+  ` + queueInstall + `
 
 Relative file:// template paths are relative to the working directory, as in
 Kratos: run smscourier from the directory Kratos runs in.
 
-The environment is read only with --env. Then variables override keys of the
-file as Kratos' do: the key path upper-cased, joined by underscores, list
-indexes as numbers, for example COURIER_SMS_REQUEST_CONFIG_AUTH_CONFIG_PASSWORD
-or COURIER_CHANNELS_0_REQUEST_CONFIG_URL. Headers cannot be set this way.
+Environment variables override keys of the file as Kratos' do: the key path
+upper-cased, joined by underscores, list indexes as numbers, for example
+COURIER_SMS_REQUEST_CONFIG_AUTH_CONFIG_PASSWORD or
+COURIER_CHANNELS_0_REQUEST_CONFIG_URL. Headers cannot be set this way.
+--env=false ignores the environment.
 
 Exit status: 0 success; 1 invalid config, or the message could not be
 rendered or sent; 2 usage error.
@@ -88,7 +99,7 @@ type command struct {
 var commands = []*command{
 	{
 		name: "validate",
-		summary: `Usage: smscourier validate --config FILE [--env]
+		summary: `Usage: smscourier validate --config FILE [--env=false]
 
 Checks the config (every problem, each with its key path, one per line) and
 loads and parses the body template as the library does before sending. On
@@ -103,7 +114,7 @@ type. No credentials are printed. An http(s):// template is fetched.
 	},
 	{
 		name: "render",
-		summary: `Usage: smscourier render --config FILE --to NUMBER --body TEXT [--from SENDER] [--json] [--env] [flags]
+		summary: `Usage: smscourier render --config FILE --to NUMBER --body TEXT [--from SENDER] [--json] [--env=false] [flags]
 
 Prints the exact HTTP request a send would make first: method, URL, the
 headers the courier sets (sorted) and the body. Nothing is sent. When
@@ -126,7 +137,7 @@ prints {"method", "url", "headers", "body"} with the body exact.
 	},
 	{
 		name: "send",
-		summary: `Usage: smscourier send --config FILE --to NUMBER --body TEXT [--from SENDER] [--env] [--timeout 30s] [flags]
+		summary: `Usage: smscourier send --config FILE --to NUMBER --body TEXT [--from SENDER] [--env=false] [--timeout 30s] [flags]
 
 Sends one SMS and prints the outcome, one "name: value" a line: status,
 class (ok, not_sent, refused, outcome_unknown, rejected, cancelled,
@@ -164,7 +175,7 @@ type invocation struct {
 
 func (in *invocation) configFlags(fs *flag.FlagSet) {
 	fs.StringVar(&in.config, "config", "", "the Kratos config `FILE`, YAML or JSON (required)")
-	fs.BoolVar(&in.env, "env", false, "apply COURIER_* environment variable overrides, as Kratos does")
+	fs.BoolVar(&in.env, "env", true, "apply COURIER_* environment variable overrides, as Kratos does; --env=false ignores them")
 }
 
 func (in *invocation) messageFlags(fs *flag.FlagSet) {
@@ -192,6 +203,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "smscourier help: one command at most\n\n%s", mainUsage)
 			return exitUsage
 		}
+		if queueCommands[args[1]] {
+			return runQueue([]string{args[1], "--help"}, environ, stdout, stderr)
+		}
 		cmd := lookup(args[1])
 		if cmd == nil {
 			fmt.Fprintf(stderr, "smscourier help: unknown command %q\n\n%s", args[1], mainUsage)
@@ -199,6 +213,9 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		}
 		printUsage(stdout, cmd)
 		return exitOK
+	}
+	if queueCommands[args[0]] {
+		return runQueue(args, environ, stdout, stderr)
 	}
 	cmd := lookup(args[0])
 	if cmd == nil {
@@ -260,10 +277,11 @@ const usageFooter = `
 Relative file:// template paths are relative to the working directory, as in
 Kratos: run smscourier from the directory Kratos runs in.
 
-Without --env the environment is not read. With it, variables override keys
-of the file as in Kratos: the key path upper-cased and joined by underscores,
-list indexes as numbers (COURIER_SMS_REQUEST_CONFIG_AUTH_CONFIG_PASSWORD,
+Environment variables override keys of the file as in Kratos: the key path
+upper-cased and joined by underscores, list indexes as numbers
+(COURIER_SMS_REQUEST_CONFIG_AUTH_CONFIG_PASSWORD,
 COURIER_CHANNELS_0_REQUEST_CONFIG_URL). Headers cannot be set this way.
+--env=false ignores the environment.
 
 Exit status: 0 success; 1 failure; 2 usage error.
 `
@@ -303,7 +321,7 @@ type loaded struct {
 	layout string // courier.sms or courier.channels[N]
 }
 
-// load reads the config, with environment overrides when --env is given.
+// load reads the config, with environment overrides unless --env=false.
 func (in *invocation) load() (loaded, error) {
 	data, err := os.ReadFile(in.config)
 	if err != nil {

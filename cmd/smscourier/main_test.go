@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -606,19 +607,19 @@ func TestEnvOverrides(t *testing.T) {
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte("AC123:"+pass))
 	}
 
-	t.Run("--env overrides the file's password", func(t *testing.T) {
+	t.Run("the environment overrides the file's password", func(t *testing.T) {
 		g := newGateway(t, nil)
 		dir := writeFiles(t, map[string]string{"kratos.yml": twilioDoc(g.URL, password), "twilio.request.jsonnet": twilioTemplate})
-		r := runCLI(t, dir, env, "send", "--env", "--config", "kratos.yml", "--to", "+14134242223", "--body", "hi")
+		r := runCLI(t, dir, env, "send", "--config", "kratos.yml", "--to", "+14134242223", "--body", "hi")
 		require.Equal(t, 0, r.code, r.stderr)
 		got := g.got()
 		require.Len(t, got, 1)
 		assert.Equal(t, basic(envSecret), got[0].Header.Get("Authorization"))
 	})
-	t.Run("without --env the variable is ignored", func(t *testing.T) {
+	t.Run("with --env=false the variable is ignored", func(t *testing.T) {
 		g := newGateway(t, nil)
 		dir := writeFiles(t, map[string]string{"kratos.yml": twilioDoc(g.URL, password), "twilio.request.jsonnet": twilioTemplate})
-		r := runCLI(t, dir, env, "send", "--config", "kratos.yml", "--to", "+14134242223", "--body", "hi")
+		r := runCLI(t, dir, env, "send", "--env=false", "--config", "kratos.yml", "--to", "+14134242223", "--body", "hi")
 		require.Equal(t, 0, r.code, r.stderr)
 		got := g.got()
 		require.Len(t, got, 1)
@@ -626,17 +627,19 @@ func TestEnvOverrides(t *testing.T) {
 	})
 	t.Run("a password only in the environment", func(t *testing.T) {
 		dir := writeFiles(t, map[string]string{"kratos.yml": twilioDoc("https://api.twilio.com", ""), "twilio.request.jsonnet": twilioTemplate})
-		r := runCLI(t, dir, env, "validate", "--config", "kratos.yml")
+		r := runCLI(t, dir, env, "validate", "--env=false", "--config", "kratos.yml")
 		assert.Equal(t, 1, r.code)
 		assert.Contains(t, r.stderr, "  courier.sms.request_config.auth.config.password: required\n")
 
-		r = runCLI(t, dir, env, "validate", "--env", "--config", "kratos.yml")
-		assert.Equal(t, 0, r.code, r.stderr)
-		assert.Contains(t, r.stdout, "auth=basic_auth")
+		for _, args := range [][]string{{"validate", "--config", "kratos.yml"}, {"validate", "--env", "--config", "kratos.yml"}} {
+			r = runCLI(t, dir, env, args...)
+			assert.Equal(t, 0, r.code, r.stderr)
+			assert.Contains(t, r.stdout, "auth=basic_auth")
+		}
 	})
 	t.Run("an invalid variable names itself, not its value", func(t *testing.T) {
 		dir := writeFiles(t, map[string]string{"kratos.yml": twilioDoc("https://api.twilio.com", password), "twilio.request.jsonnet": twilioTemplate})
-		r := runCLI(t, dir, []string{"COURIER_SMS_REQUEST_CONFIG_METHOD=" + envSecret + " X", "COURIER_SMS_ENABLED=zq4"}, "validate", "--env", "--config", "kratos.yml")
+		r := runCLI(t, dir, []string{"COURIER_SMS_REQUEST_CONFIG_METHOD=" + envSecret + " X", "COURIER_SMS_ENABLED=zq4"}, "validate", "--config", "kratos.yml")
 		assert.Equal(t, 1, r.code)
 		assert.Contains(t, r.stderr, "  courier.sms.enabled: environment variable COURIER_SMS_ENABLED must be true or false\n")
 		assert.Contains(t, r.stderr, "  courier.sms.request_config.method: [hidden] is not a valid HTTP method (from environment variable COURIER_SMS_REQUEST_CONFIG_METHOD)\n")
@@ -648,7 +651,7 @@ func TestEnvOverrides(t *testing.T) {
 			"COURIER_CHANNELS_0_TYPE=http",
 			"COURIER_CHANNELS_0_REQUEST_CONFIG_URL=https://sms.example.com/v1",
 			"COURIER_CHANNELS_0_REQUEST_CONFIG_METHOD=POST",
-		}, "validate", "--env", "--config", "kratos.yml")
+		}, "validate", "--config", "kratos.yml")
 		assert.Equal(t, 0, r.code, r.stderr)
 		assert.Equal(t, "valid: layout=courier.channels[0] enabled=true method=POST host=sms.example.com auth=none template=none content_type=none\n", r.stdout)
 	})
@@ -677,7 +680,7 @@ func TestHelpAndUsage(t *testing.T) {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			r := runCLI(t, dir, nil, args...)
 			assert.Equal(t, 0, r.code)
-			assert.Contains(t, r.stdout, "smscourier validate --config FILE [--env]")
+			assert.Contains(t, r.stdout, "smscourier validate --config FILE [--env=false]")
 			assert.Empty(t, r.stderr)
 		})
 	}
@@ -705,4 +708,39 @@ func TestHelpAndUsage(t *testing.T) {
 			assert.Contains(t, r.stderr, tc.stderr)
 		})
 	}
+}
+
+func TestQueueCommands(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the stand-in smscourier-queue is a shell script")
+	}
+	bin := t.TempDir()
+	// A stand-in for the queue module's command: it reports its arguments,
+	// an environment variable and its stdin, and exits with status 3.
+	script := "#!/bin/sh\necho \"args: $*\"\necho \"env: $COURIER_SMS_FROM\"\necho \"stderr line\" >&2\nexit 3\n"
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "smscourier-queue"), []byte(script), 0o755))
+	env := []string{"PATH=" + bin, "COURIER_SMS_FROM=+15550001"}
+
+	for _, args := range [][]string{
+		{"migrate", "--database", "q.db"},
+		{"worker", "--config", "kratos.yml"},
+		{"enqueue", "--config", "kratos.yml", "--to", "+14134242223", "--body", "hi there"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			r := runCLI(t, t.TempDir(), env, args...)
+			assert.Equal(t, 3, r.code, "the queue command's exit status")
+			assert.Equal(t, "args: "+strings.Join(args, " ")+"\nenv: +15550001\n", r.stdout)
+			assert.Equal(t, "stderr line\n", r.stderr)
+		})
+	}
+	t.Run("help", func(t *testing.T) {
+		r := runCLI(t, t.TempDir(), env, "help", "worker")
+		assert.Equal(t, "args: worker --help\nenv: +15550001\n", r.stdout)
+	})
+	t.Run("not installed", func(t *testing.T) {
+		r := runCLI(t, t.TempDir(), []string{"PATH=" + t.TempDir()}, "worker", "--config", "kratos.yml")
+		assert.Equal(t, 1, r.code)
+		assert.Contains(t, r.stderr, "smscourier worker: smscourier-queue is not installed")
+		assert.Contains(t, r.stderr, "go install github.com/smscourier/smscourier/queue/cmd/smscourier-queue@latest")
+	})
 }
