@@ -61,7 +61,8 @@ type RequestConfig struct {
 	// Response is the URI of an optional Jsonnet template that interprets
 	// the gateway's reply (an smscourier extension; see the README): it
 	// receives ctx = {status, headers, body} and yields {ok, message_id,
-	// retryable, retry_after_seconds, error_code, error_message}. Without
+	// retryable, retry_after_seconds, error_code, error_message,
+	// outcome_unknown}. Without
 	// it, any 2xx reply is success.
 	Response string `json:"response,omitempty"`
 	// Headers are sent with every request. Content-Type defaults to

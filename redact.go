@@ -1,0 +1,138 @@
+package smscourier
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+)
+
+// requestConfigFields is RequestConfig without its methods, so that
+// formatting a redacted copy does not recurse.
+type requestConfigFields RequestConfig
+
+// Redacted returns a copy of rc safe to print or log: the password of a URL
+// (the gateway's, or an http(s) template's) becomes "xxxxx", as
+// url.URL.Redacted does, and so does the value of a query parameter whose
+// name suggests a credential; the value of a header whose name suggests
+// one (Authorization, Cookie, or a name containing key, token, secret,
+// password, auth, signature, session or credential) becomes "[REDACTED]".
+// Auth values are Secrets and redact themselves. fmt, encoding/json and
+// log/slog use it for every RequestConfig, and so for every SMSConfig.
+func (rc RequestConfig) Redacted() RequestConfig {
+	out := rc
+	out.URL = redactURL(rc.URL)
+	out.Body = redactURL(rc.Body)
+	out.Response = redactURL(rc.Response)
+	if rc.Headers != nil {
+		out.Headers = make(map[string]string, len(rc.Headers))
+		for name, value := range rc.Headers {
+			if sensitiveName(name) && value != "" {
+				value = redacted
+			}
+			out.Headers[name] = value
+		}
+	}
+	return out
+}
+
+// Format prints Redacted with the verb and flags given, so that %v, %+v,
+// %#v and %s never show a credential.
+func (rc RequestConfig) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, fmt.FormatString(f, verb), requestConfigFields(rc.Redacted()))
+}
+
+// MarshalJSON encodes Redacted.
+func (rc RequestConfig) MarshalJSON() ([]byte, error) {
+	return json.Marshal(requestConfigFields(rc.Redacted()))
+}
+
+// LogValue logs Redacted.
+func (rc RequestConfig) LogValue() slog.Value {
+	r := rc.Redacted()
+	attrs := []slog.Attr{slog.String("url", r.URL), slog.String("method", r.Method)}
+	if r.Body != "" {
+		attrs = append(attrs, slog.String("body", r.Body))
+	}
+	if r.Response != "" {
+		attrs = append(attrs, slog.String("response", r.Response))
+	}
+	if len(r.Headers) > 0 {
+		attrs = append(attrs, slog.Any("headers", r.Headers))
+	}
+	if r.Auth != (AuthConfig{}) {
+		attrs = append(attrs, slog.Any("auth", r.Auth))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// redactURL hides the password and credential-like query values of an
+// http(s) URL; anything else (file://, base64://, text that does not parse)
+// is returned as it is, except that unparsable text with an @ is hidden
+// whole.
+func redactURL(raw string) string {
+	lower := strings.ToLower(raw)
+	if !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://") {
+		return raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		if strings.Contains(raw, "@") || strings.Contains(raw, "?") {
+			return redacted
+		}
+		return raw
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		changed := false
+		for name, values := range q {
+			if sensitiveName(name) {
+				for i := range values {
+					values[i] = "xxxxx"
+				}
+				changed = true
+			}
+		}
+		if changed {
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.Redacted()
+}
+
+// sensitiveName reports whether a header or query parameter name suggests
+// that its value is a credential.
+func sensitiveName(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "authorization", "proxy-authorization", "cookie", "set-cookie":
+		return true
+	}
+	for _, part := range []string{"key", "token", "secret", "password", "passwd", "auth", "signature", "session", "credential"} {
+		if strings.Contains(n, part) {
+			return true
+		}
+	}
+	return false
+}
+
+// String describes the courier without credentials, for example
+// "smscourier.Courier(POST https://api.example.com/v1/send)": the URL
+// without user information or query.
+func (c *Courier) String() string {
+	switch {
+	case c == nil:
+		return "smscourier.Courier(nil)"
+	case c.disabled:
+		return "smscourier.Courier(disabled)"
+	}
+	return "smscourier.Courier(" + c.method + " " + c.shownURL + ")"
+}
+
+// Format prints String for every verb, so that no verb (%+v, %#v, ...)
+// shows the credentials the courier holds.
+func (c *Courier) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
+
+// LogValue logs String.
+func (c *Courier) LogValue() slog.Value { return slog.StringValue(c.String()) }
