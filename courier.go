@@ -445,15 +445,14 @@ func (c *Courier) renderBody(ctx context.Context, m *Message, key string) ([]byt
 	if err != nil {
 		return nil, withhold(err, m.Body, m.To)
 	}
-	if len(out) > c.maxBody {
-		return nil, fmt.Errorf("%w: rendered output is %d bytes, over the limit of %d", ErrTemplate, len(out), c.maxBody)
-	}
 	body, err := encodeBody(c.encoding, out)
 	if err != nil {
 		return nil, err
 	}
+	// The limit applies to the body, as on the fast path, not to
+	// go-jsonnet's output (a form body can be much shorter than its JSON).
 	if len(body) > c.maxBody {
-		return nil, fmt.Errorf("%w: encoded body is %d bytes, over the limit of %d", ErrTemplate, len(body), c.maxBody)
+		return nil, bodyTooLarge(len(body), c.maxBody)
 	}
 	return body, nil
 }
@@ -490,9 +489,15 @@ func (c *Courier) renderFast(m *Message, key string) ([]byte, error) {
 		bodyBuffers.Put(buf)
 	}
 	if body == nil {
-		return nil, fmt.Errorf("%w: rendered output is %d bytes, over the limit of %d", ErrTemplate, len(out), c.maxBody)
+		return nil, bodyTooLarge(len(out), c.maxBody)
 	}
 	return body, nil
+}
+
+// bodyTooLarge is the error of a rendered body over the WithMaxBodySize
+// limit.
+func bodyTooLarge(n, limit int) error {
+	return fmt.Errorf("%w: rendered body is %d bytes, over the limit of %d", ErrTemplate, n, limit)
 }
 
 // bodyBuffers holds scratch buffers for fast-path rendering.

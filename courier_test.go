@@ -218,7 +218,11 @@ func TestTemplateSources(t *testing.T) {
 	const want = "{\n   \"to\": \"+1555\"\n}\n"
 	abs := writeFile(t, "abs.jsonnet", src)
 	raw := strings.TrimRight(strings.TrimPrefix(b64(src), "base64://"), "=")
-	urlSafe := "base64://" + strings.NewReplacer("+", "-", "/", "_").Replace(raw)
+	// A comment whose standard base64 has both + and /, so that the
+	// URL-safe form differs from it.
+	withComment := strings.TrimPrefix(b64(src+" // ~~~???"), "base64://")
+	require.True(t, strings.Contains(withComment, "+") && strings.Contains(withComment, "/"), withComment)
+	urlSafe := "base64://" + strings.NewReplacer("+", "-", "/", "_").Replace(withComment)
 
 	var fetches int
 	var mu sync.Mutex

@@ -45,6 +45,16 @@ func TestTemplateErrors(t *testing.T) {
 			wantRun: "runtime.jsonnet:2:6",
 		},
 		{name: "error with another message", uri: b64("function(ctx) error 'no route for ' + ctx.to"), wantRun: "base64 template:1:15: no route for"},
+		{
+			name:    "an error inside a std function points at the template's own line",
+			uri:     "file://" + writeFile(t, "inner.jsonnet", "function(ctx) {\n  a: std.map(function(x) x.y, [1]),\n}"),
+			wantRun: "inner.jsonnet:2:26: Value non indexable",
+		},
+		{
+			name:    "an error inside a local function points at it, not at its call",
+			uri:     "file://" + writeFile(t, "local.jsonnet", "function(ctx)\n  local f(x) = x.y;\n  {a: f(1)}"),
+			wantRun: "local.jsonnet:2:16: Value non indexable",
+		},
 		{name: "native functions are not registered", uri: b64("function(ctx) std.native('f')()"), wantRun: "base64 template"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

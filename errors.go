@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // ErrInvalidConfig is wrapped by every problem that ParseConfig, LoadConfig and
@@ -219,6 +220,24 @@ func (e *sendError) Unwrap() []error { return []error{e.class, e.cause} }
 type templateError struct {
 	where string
 	msg   string
+}
+
+// maxTemplateErrorText bounds the engine's message in a template error: a
+// template can build a huge string and fail on it, and go-jsonnet reports
+// an internal crash with a whole Go stack trace.
+const maxTemplateErrorText = 512
+
+// newTemplateError returns a template error with msg cut to
+// maxTemplateErrorText bytes (on a character boundary).
+func newTemplateError(where, msg string) *templateError {
+	if len(msg) > maxTemplateErrorText {
+		cut := maxTemplateErrorText
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = fmt.Sprintf("%s... (%d bytes in all)", msg[:cut], len(msg))
+	}
+	return &templateError{where: where, msg: msg}
 }
 
 func (e *templateError) Error() string {

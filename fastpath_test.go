@@ -1,6 +1,8 @@
 package smscourier
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -196,4 +198,30 @@ func FuzzFastPathMatchesJsonnet(f *testing.F) {
 			require.Equal(t, string(want), string(got), "encoding %d", enc)
 		}
 	})
+}
+
+// TestFastPathBodyLimit checks that WithMaxBodySize applies to the body on
+// both paths alike: a form body is shorter than go-jsonnet's JSON output.
+func TestFastPathBodyLimit(t *testing.T) {
+	for _, limit := range []int{9, 10, 11, 22, 23} {
+		var results []string
+		for _, src := range []string{`function(ctx) {to: ctx.to}`, `function(ctx) local t = ctx.to; {to: t}`} {
+			for _, ct := range []string{"application/x-www-form-urlencoded", "application/json"} {
+				cfg := smsConfig("http://127.0.0.1:1/send", b64(src))
+				cfg.RequestConfig.Headers = map[string]string{"Content-Type": ct}
+				c, err := New(cfg, WithMaxBodySize(limit))
+				require.NoError(t, err)
+				assert.Equal(t, !strings.Contains(src, "local"), c.fast != nil, "which path")
+				req, err := c.Render(context.Background(), Message{To: "+15551", Body: "x"})
+				if err != nil {
+					results = append(results, ct+": "+err.Error())
+					continue
+				}
+				body, err := io.ReadAll(req.Body)
+				require.NoError(t, err)
+				results = append(results, ct+": "+string(body))
+			}
+		}
+		assert.Equal(t, results[:2], results[2:], "limit %d: the fast path and go-jsonnet agree", limit)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -182,5 +183,17 @@ func TestWithholdLeavesTheLocation(t *testing.T) {
 	err = c.Send(context.Background(), "+1555", "verify 99887766")
 	require.ErrorIs(t, err, ErrTemplate)
 	assert.Equal(t, "smscourier: template error: verify.jsonnet:2:3: bad [withheld]", err.Error())
+	assert.Empty(t, gw.got())
+}
+
+func TestTemplateErrorTextBounded(t *testing.T) {
+	gw := newGateway(t, nil)
+	c, err := New(smsConfig(gw.URL+"/send", b64(`function(ctx) error std.join('', std.makeArray(100000, function(i) 'é'))`)))
+	require.NoError(t, err)
+	err = c.Send(context.Background(), "+1555", "hi")
+	require.ErrorIs(t, err, ErrTemplate)
+	assert.Less(t, len(err.Error()), 700)
+	assert.True(t, strings.HasSuffix(err.Error(), "... (200000 bytes in all)"), err.Error()[len(err.Error())-40:])
+	assert.True(t, utf8.ValidString(err.Error()), "cut on a character boundary")
 	assert.Empty(t, gw.got())
 }

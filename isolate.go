@@ -428,7 +428,7 @@ func (t *isolatedTemplate) evaluate(ctx context.Context, arg templateArg) (strin
 		return "", ErrCancel
 	case replyTemplate:
 		// A worker of an older version sends the location inside Message.
-		return "", &templateError{where: reply.Where, msg: reply.Message}
+		return "", newTemplateError(reply.Where, reply.Message)
 	default:
 		return "", fmt.Errorf("%w: %s: worker replied %q to an evaluation job", ErrTemplate, t.name, reply.Kind)
 	}

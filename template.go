@@ -391,19 +391,23 @@ func (t *template) evaluateNow(ctxArg ast.Node) (string, error) {
 func (t *template) evalError(err error) error {
 	var rte jsonnet.RuntimeError
 	if !errors.As(err, &rte) {
-		return &templateError{where: t.name, msg: err.Error()}
+		return newTemplateError(t.name, err.Error())
 	}
 	if rte.Msg == cancelMessage {
 		return ErrCancel
 	}
+	// Frames run from the outermost to where the error happened; the
+	// innermost one in the template itself (not in go-jsonnet's <std>) is
+	// the line to point at, or the call of the std function that failed.
 	where := t.name
-	for _, f := range rte.StackTrace {
-		if f.Loc.IsSet() {
+	for i := len(rte.StackTrace) - 1; i >= 0; i-- {
+		f := rte.StackTrace[i]
+		if f.Loc.IsSet() && f.Loc.File != nil && f.Loc.File.DiagnosticFileName != "<std>" {
 			where = locString(t.name, &f.Loc)
 			break
 		}
 	}
-	return &templateError{where: where, msg: rte.Msg}
+	return newTemplateError(where, rte.Msg)
 }
 
 // bodyEncoding is how the template's output becomes the request body.
