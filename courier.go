@@ -138,6 +138,9 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 	ps := cfg.check(prefix)
 	o.check(&ps)
 	if err := ps.err(); err != nil {
+		if cfg.Enabled && o.isolation == nil {
+			localTemplateProblems(cfg.RequestConfig, prefix, &ps, err.(*ConfigError))
+		}
 		return nil, err
 	}
 	if !cfg.Enabled {
@@ -174,22 +177,51 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 	// net/http sends req.Host, not a Host header.
 	c.host = c.header.Get("Host")
 	c.header.Del("Host")
+	// Both templates are loaded, so that a problem with each is reported.
+	var ce ConfigError
 	if rc.Body != "" && rc.Method != http.MethodTrace {
 		if c.header.Get("Content-Type") == "" {
 			c.header.Set("Content-Type", "application/json")
 		}
 		c.encoding = encodingFor(c.header.Get("Content-Type"))
 		if err := c.loadTemplate(rc.Body, o.isolation); err != nil {
-			return nil, templateProblem(prefix+".request_config.body", err)
+			ce.add(prefix+".request_config.body", err)
 		}
 	}
 	if rc.Response != "" {
 		var err error
 		if c.response, err = c.compile(rc.Response, o.isolation); err != nil {
-			return nil, templateProblem(prefix+".request_config.response", err)
+			ce.add(prefix+".request_config.response", err)
 		}
 	}
+	if len(ce.Problems) > 0 {
+		return nil, &ce
+	}
 	return c, nil
+}
+
+// localTemplateProblems adds to ce the problems of the file:// and
+// base64:// templates of a config that has other problems, so that New
+// reports everything at once. http(s) templates are fetched only for a
+// valid config.
+func localTemplateProblems(rc RequestConfig, prefix string, ps *problems, ce *ConfigError) {
+	for _, t := range []struct{ key, uri string }{{"body", rc.Body}, {"response", rc.Response}} {
+		path := prefix + ".request_config." + t.key
+		if t.uri == "" || ps.has(path) || t.key == "body" && rc.Method == http.MethodTrace {
+			continue
+		}
+		tu, err := parseTemplateURI(t.uri)
+		if err != nil || tu.scheme == "http" || tu.scheme == "https" {
+			continue
+		}
+		src, name, err := loadTemplate(context.Background(), tu, nil)
+		if err == nil {
+			_, err = compileTemplate(name, src)
+		}
+		if err != nil {
+			ce.add(path, err)
+		}
+	}
 }
 
 // setClient picks the HTTP client: the caller's (guarded against leaking

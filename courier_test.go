@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -563,5 +564,53 @@ func TestTemplateContext(t *testing.T) {
 			keys[ctx.Key] = true
 		}
 		assert.Len(t, keys, 3, "each message gets its own key")
+	})
+}
+
+// TestNewReportsEveryProblem checks that New lists template problems beside
+// each other and beside the config's own.
+func TestNewReportsEveryProblem(t *testing.T) {
+	missing := "file://" + filepath.Join(t.TempDir(), "missing.jsonnet")
+	paths := func(err error) []string {
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce)
+		var out []string
+		for _, p := range ce.Problems {
+			out = append(out, p.Path)
+		}
+		return out
+	}
+
+	t.Run("both templates", func(t *testing.T) {
+		cfg := smsConfig("http://127.0.0.1:1/send", missing)
+		cfg.RequestConfig.Response = b64("function(ctx) {ok: }")
+		_, err := New(cfg)
+		assert.Equal(t, []string{"courier.sms.request_config.body", "courier.sms.request_config.response"}, paths(err))
+		assert.ErrorIs(t, err, os.ErrNotExist, "the causes stay in the chain")
+		assert.ErrorIs(t, err, ErrInvalidConfig)
+	})
+	t.Run("a config problem and a template problem", func(t *testing.T) {
+		cfg := smsConfig("https://sms.example.com", missing) // no path
+		_, err := New(cfg)
+		assert.Equal(t, []string{"courier.sms.request_config.url", "courier.sms.request_config.body"}, paths(err))
+	})
+	t.Run("a template problem found by the check is not repeated", func(t *testing.T) {
+		cfg := smsConfig("https://sms.example.com", "s3://bucket/t.jsonnet")
+		_, err := New(cfg)
+		assert.Equal(t, []string{"courier.sms.request_config.url", "courier.sms.request_config.body"}, paths(err))
+	})
+	t.Run("http templates are not fetched for an invalid config", func(t *testing.T) {
+		tmpl := newGateway(t, nil)
+		cfg := smsConfig("https://sms.example.com", tmpl.URL+"/t.jsonnet")
+		_, err := New(cfg)
+		assert.Equal(t, []string{"courier.sms.request_config.url"}, paths(err))
+		assert.Empty(t, tmpl.got())
+	})
+	t.Run("a disabled config loads no template", func(t *testing.T) {
+		cfg := smsConfig("http://127.0.0.1:1/send", missing)
+		cfg.Enabled = false
+		c, err := New(cfg)
+		require.NoError(t, err)
+		assert.ErrorIs(t, c.Send(context.Background(), "+1555", "x"), ErrDisabled)
 	})
 }

@@ -104,10 +104,11 @@ func (e *ConfigError) Unwrap() []error {
 	return append([]error{ErrInvalidConfig}, e.causes...)
 }
 
-// templateProblem reports a template that New could not load at path,
-// keeping err in the chain.
-func templateProblem(path string, err error) *ConfigError {
-	return &ConfigError{Problems: []Problem{{Path: path, Message: err.Error()}}, causes: []error{err}}
+// add reports a template that New could not load at path, keeping err in
+// the chain.
+func (e *ConfigError) add(path string, err error) {
+	e.Problems = append(e.Problems, Problem{Path: path, Message: err.Error()})
+	e.causes = append(e.causes, err)
 }
 
 // problems collects configuration problems in the order they are found.
@@ -127,6 +128,16 @@ func (ps *problems) add(path, format string, args ...any) {
 func (ps *problems) addMalformed(path, format string, args ...any) {
 	ps.add(path, format, args...)
 	ps.malformed = append(ps.malformed, path)
+}
+
+// has reports whether a problem was found at path.
+func (ps *problems) has(path string) bool {
+	for _, p := range ps.list {
+		if p.Path == path {
+			return true
+		}
+	}
+	return false
 }
 
 // covers reports whether path is at or below a malformed value.
