@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -865,5 +866,30 @@ func BenchmarkPresetRender(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestPresetEndpoints pins each preset's method and URL, before the tests
+// above point it at a loopback gateway: the providers' documented hosts
+// and paths, placeholders included.
+func TestPresetEndpoints(t *testing.T) {
+	want := map[string]string{
+		"twilio":          "POST https://api.twilio.com/2010-04-01/Accounts/YOUR_ACCOUNT_SID/Messages.json",
+		"vonage-sms":      "POST https://rest.nexmo.com/sms/json",
+		"vonage-messages": "POST https://api.nexmo.com/v1/messages",
+		"plivo":           "POST https://api.plivo.com/v1/Account/YOUR_AUTH_ID/Message/",
+		"sinch":           "POST https://us.sms.api.sinch.com/xms/v1/YOUR_SERVICE_PLAN_ID/batches",
+		"infobip":         "POST https://YOUR_BASE_URL.api.infobip.com/sms/3/messages",
+		"telnyx":          "POST https://api.telnyx.com/v2/messages",
+		"messagebird":     "POST https://rest.messagebird.com/messages",
+		"brevo":           "POST https://api.brevo.com/v3/transactionalSMS/send",
+		"textmagic":       "POST https://rest.textmagic.com/api/v2/messages",
+		"webhook":         "POST https://sms.example.com/v1/messages",
+	}
+	assert.ElementsMatch(t, presets.Names(), slices.Collect(maps.Keys(want)))
+	for _, name := range presets.Names() {
+		cfg, err := presets.Config(name)
+		require.NoError(t, err)
+		assert.Equal(t, want[name], cfg.RequestConfig.Method+" "+cfg.RequestConfig.URL, name)
 	}
 }
