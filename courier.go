@@ -107,7 +107,9 @@ type Result struct {
 	// StatusCode is the HTTP status of the successful reply (2xx); 0 on
 	// failure.
 	StatusCode int
-	// Attempts is the number of HTTP requests made: 0 when nothing was sent.
+	// Attempts is the number of HTTP requests tried, one that could not even
+	// connect included: 0 when none was (an invalid message, a template
+	// error, a disabled courier).
 	Attempts int
 	// IdempotencyKey is the message's key, given or generated.
 	IdempotencyKey string

@@ -27,15 +27,14 @@ func Enqueue[TTx any](ctx context.Context, client *river.Client[TTx], msg smscou
 // message can be queued atomically with the change that calls for it (the
 // transactional outbox). The job is not worked before the commit. TTx is
 // the driver's transaction type: pgx.Tx with riverpgxv5, *sql.Tx with
-// riversqlite. For other insert options call client.InsertTx with a
-// SendArgs directly; the same key handling applies. Results and errors are
-// those of Enqueue.
+// riversqlite. opts may be nil and is treated as in Enqueue. Results and
+// errors are those of Enqueue.
 //
 // With SQLite (one connection, see OpenSQLite) the client cannot use the
 // database while tx is open: keep such transactions short, and do not call
 // the client's non-transactional methods before tx ends.
-func EnqueueTx[TTx any](ctx context.Context, client *river.Client[TTx], tx TTx, msg smscourier.Message) (*rivertype.JobInsertResult, error) {
-	return client.InsertTx(ctx, tx, SendArgs{Message: msg}, nil)
+func EnqueueTx[TTx any](ctx context.Context, client *river.Client[TTx], tx TTx, msg smscourier.Message, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	return client.InsertTx(ctx, tx, SendArgs{Message: msg}, opts)
 }
 
 // EnqueueMany queues msgs in one batch (River's InsertMany), in one

@@ -44,8 +44,10 @@ type Output struct {
 	// MessageID is the gateway's id for the message, when the courier's
 	// response template found one.
 	MessageID string `json:"message_id,omitempty"`
-	// Requests is the number of HTTP requests this attempt made (the
-	// courier's Result.Attempts): 0 when nothing was sent.
+	// Requests is the number of HTTP requests this attempt tried (the
+	// courier's Result.Attempts), a request that could not even connect
+	// included: 0 when none was tried (a template error, an expired or
+	// invalid message, the courier disabled, the rate limiter).
 	Requests int `json:"requests"`
 	// JobAttempt is the job's attempt number (River's JobRow.Attempt).
 	JobAttempt int `json:"job_attempt"`

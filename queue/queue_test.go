@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -310,7 +314,9 @@ func TestOutcomeUnknownWithHeaderIsRetried(t *testing.T) {
 	assert.Len(t, job.Errors, 1)
 }
 
-func TestNotSentIsRetried(t *testing.T) {
+// TestRefusedWithoutRetryAfterIsRetried: a 429 without Retry-After (class
+// refused) is retried with River's backoff.
+func TestRefusedWithoutRetryAfterIsRetried(t *testing.T) {
 	gw := smstest.New(t)
 	gw.Script(smstest.Reply{Status: http.StatusTooManyRequests}, smstest.Reply{Status: http.StatusCreated})
 	h := newHarness(t, NewWorker(newCourier(t, gw), WorkerConfig{}), testConfig())
@@ -322,6 +328,83 @@ func TestNotSentIsRetried(t *testing.T) {
 	assert.Equal(t, rivertype.JobStateCompleted, job.State)
 	assert.Equal(t, 2, job.Attempt, "retried with River's backoff")
 	assert.Equal(t, 2, gw.Count())
+}
+
+// TestNotSentIsRetried: nothing listens on the gateway's port, so the
+// connection is refused and the request never written: the courier's error
+// wraps smscourier.ErrNotSent, and River retries the job with its backoff
+// (1 s for the first retry). The gateway comes up on that port before the
+// retry, which delivers the message once.
+func TestNotSentIsRetried(t *testing.T) {
+	ctx := context.Background()
+	gw := smstest.New(t)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close()) // a loopback port with nothing listening
+
+	cfg := gatewayConfig(gw)
+	cfg.RequestConfig.URL = "http://" + addr + "/v1/messages"
+	courier, err := smscourier.New(cfg, smscourier.WithoutRetries())
+	require.NoError(t, err)
+	_, err = courier.SendMessage(ctx, message("otp-probe"))
+	require.ErrorIs(t, err, smscourier.ErrNotSent, "the gateway is unreachable")
+
+	h := newHarness(t, NewWorker(courier, WorkerConfig{}), testConfig())
+	failed, cancel := h.client.Subscribe(river.EventKindJobFailed)
+	defer cancel()
+	res, err := Enqueue(ctx, h.client, message("otp-unreachable"), nil)
+	require.NoError(t, err)
+	h.start(t)
+
+	var job *rivertype.JobRow
+	select {
+	case ev := <-failed:
+		job = ev.Job
+	case <-time.After(waitLimit):
+		t.Fatal("no failed attempt")
+	}
+	require.Equal(t, res.Job.ID, job.ID)
+	// River makes a retry due within its scheduler's interval available at
+	// once, with its time in ScheduledAt; a later one retryable.
+	assert.Contains(t, []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStateRetryable}, job.State)
+	assert.Equal(t, 1, job.Attempt)
+	require.Len(t, job.Errors, 1, "the failure is recorded")
+	assert.Contains(t, job.Errors[0].Error, "not sent")
+	// River's backoff for a first retry is 1 s ±10%, counted from the
+	// failure; the error's At is the attempt's start, a little earlier.
+	backoff := job.ScheduledAt.Sub(job.Errors[0].At)
+	assert.GreaterOrEqual(t, backoff, 850*time.Millisecond, "retried with River's backoff, not at once")
+	assert.Less(t, backoff, 5*time.Second, "River's first backoff step (the next is 16 s)")
+	out := output(t, job)
+	assert.Equal(t, OutcomeRetry, out.Outcome)
+	assert.Equal(t, "not_sent", out.Class)
+	assert.Equal(t, 1, out.Requests, "one request tried, refused before it was written")
+	assert.Equal(t, 0, gw.Count())
+
+	// The gateway comes up on the refused port (a proxy to gw).
+	l, err = net.Listen("tcp4", addr)
+	require.NoError(t, err)
+	target, err := url.Parse(gw.URL())
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	transport := &http.Transport{}
+	proxy.Transport = transport
+	srv := httptest.NewUnstartedServer(proxy)
+	require.NoError(t, srv.Listener.Close())
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(func() {
+		srv.Close()
+		transport.CloseIdleConnections()
+	})
+
+	job = h.waitOne(t, res.Job.ID)
+	assert.Equal(t, rivertype.JobStateCompleted, job.State)
+	assert.Equal(t, 2, job.Attempt, "delivered by the retry")
+	assert.Len(t, job.Errors, 1)
+	assert.Equal(t, OutcomeSent, output(t, job).Outcome)
+	assert.Equal(t, map[string]int{"otp-unreachable": 1}, keysAt(gw), "delivered once")
 }
 
 // TestAttemptAfterCrashIsOutcomeUnknown simulates a job River rescued after
@@ -412,15 +495,26 @@ func TestEnqueueTxIsTransactional(t *testing.T) {
 
 	tx, err := h.db.BeginTx(ctx, nil)
 	require.NoError(t, err)
-	_, err = EnqueueTx(ctx, h.client, tx, message("otp-rolled-back"))
+	_, err = EnqueueTx(ctx, h.client, tx, message("otp-rolled-back"), nil)
 	require.NoError(t, err)
 	require.NoError(t, tx.Rollback())
 
+	// Insert options apply as with Enqueue; UniqueOpts give way to the key.
+	opts := &river.InsertOpts{Tags: []string{"signup"}, MaxAttempts: 2, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 	tx, err = h.db.BeginTx(ctx, nil)
 	require.NoError(t, err)
-	committed, err := EnqueueTx(ctx, h.client, tx, message("otp-committed"))
+	committed, err := EnqueueTx(ctx, h.client, tx, message("otp-committed"), opts)
+	require.NoError(t, err)
+	other := message("otp-committed")
+	other.Body = "other args, same key"
+	dup, err := EnqueueTx(ctx, h.client, tx, other, opts)
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit())
+	assert.True(t, dup.UniqueSkippedAsDuplicate, "unique by key, not by args")
+	assert.Equal(t, committed.Job.ID, dup.Job.ID)
+	assert.Equal(t, []string{"signup"}, committed.Job.Tags)
+	assert.Equal(t, 2, committed.Job.MaxAttempts)
+	assert.Equal(t, QueueName, committed.Job.Queue)
 
 	job := h.waitOne(t, committed.Job.ID)
 	assert.Equal(t, rivertype.JobStateCompleted, job.State)

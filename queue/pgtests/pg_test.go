@@ -6,6 +6,7 @@ package pgtests
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -171,6 +172,17 @@ func keysAt(gw *smstest.Gateway) map[string]int {
 	return counts
 }
 
+// snoozesOf returns how often River snoozed job: the "snoozes" count River
+// keeps in the job's metadata (absent: 0).
+func snoozesOf(t testing.TB, job *rivertype.JobRow) int {
+	t.Helper()
+	var md struct {
+		Snoozes int `json:"snoozes"`
+	}
+	require.NoError(t, json.Unmarshal(job.Metadata, &md), "metadata %s", job.Metadata)
+	return md.Snoozes
+}
+
 func outputOf(t testing.TB, job *rivertype.JobRow) queue.Output {
 	t.Helper()
 	out, ok := queue.OutputOf(job)
@@ -216,31 +228,39 @@ func TestScenarios(t *testing.T) {
 		opts      []smscourier.Option
 		twice     bool
 		wantState rivertype.JobState
-		wantDeliv int
+		wantDeliv int // requests at the gateway
 		wantOut   string
+		// wantAttempt is the job's final attempt number: snoozes use up
+		// none, River's retries one each.
+		wantAttempt int
+		wantSnoozes int           // River's snooze count in the job's metadata
+		wantGap     time.Duration // least time between the first two requests
 	}{
-		{name: "the same message enqueued twice", twice: true, wantState: rivertype.JobStateCompleted, wantDeliv: 1, wantOut: queue.OutcomeSent},
+		{name: "the same message enqueued twice", twice: true, wantState: rivertype.JobStateCompleted, wantDeliv: 1, wantOut: queue.OutcomeSent, wantAttempt: 1},
 		{
+			// Snoozed, not retried: the 201 comes on attempt 1, after the
+			// wait the gateway asked for.
 			name:      "503 with Retry-After 1, then 201",
 			script:    []smstest.Reply{{Status: 503, RetryAfter: "1"}, {Status: 201}},
 			wantState: rivertype.JobStateCompleted, wantDeliv: 2, wantOut: queue.OutcomeSent,
+			wantAttempt: 1, wantSnoozes: 1, wantGap: time.Second,
 		},
-		{name: "4xx is cancelled after one attempt", script: []smstest.Reply{{Status: 400}}, wantState: rivertype.JobStateCancelled, wantDeliv: 1, wantOut: queue.OutcomeCancelled},
+		{name: "4xx is cancelled after one attempt", script: []smstest.Reply{{Status: 400}}, wantState: rivertype.JobStateCancelled, wantDeliv: 1, wantOut: queue.OutcomeCancelled, wantAttempt: 1},
 		{
 			name:      "outcome unknown without an idempotency header",
 			script:    []smstest.Reply{{Reset: true}},
-			wantState: rivertype.JobStateCancelled, wantDeliv: 1, wantOut: queue.OutcomeMaybeDelivered,
+			wantState: rivertype.JobStateCancelled, wantDeliv: 1, wantOut: queue.OutcomeMaybeDelivered, wantAttempt: 1,
 		},
 		{
 			name:      "outcome unknown with an idempotency header is retried",
 			script:    []smstest.Reply{{Reset: true}, {Status: 201}},
 			opts:      []smscourier.Option{smscourier.WithIdempotencyKeyHeader("Idempotency-Key")},
-			wantState: rivertype.JobStateCompleted, wantDeliv: 2, wantOut: queue.OutcomeSent,
+			wantState: rivertype.JobStateCompleted, wantDeliv: 2, wantOut: queue.OutcomeSent, wantAttempt: 2,
 		},
 		{
 			name:      "an expired NotAfter",
 			msg:       smscourier.Message{To: "+14134242223", Body: "late", NotAfter: time.Now().Add(-time.Minute)},
-			wantState: rivertype.JobStateCancelled, wantDeliv: 0, wantOut: queue.OutcomeCancelled,
+			wantState: rivertype.JobStateCancelled, wantDeliv: 0, wantOut: queue.OutcomeCancelled, wantAttempt: 1,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -270,8 +290,19 @@ func TestScenarios(t *testing.T) {
 			if tc.wantState == rivertype.JobStateCancelled {
 				assert.NotEmpty(t, out.Reason, "reason recorded")
 			}
-			assert.Equal(t, tc.wantDeliv, gw.Count(), "deliveries")
-			for _, r := range gw.Requests() {
+			assert.Equal(t, tc.wantAttempt, job.Attempt, "attempts")
+			assert.Equal(t, tc.wantAttempt, out.JobAttempt, "the attempt that recorded the output")
+			assert.Equal(t, tc.wantSnoozes, snoozesOf(t, job), "snoozes; metadata %s", job.Metadata)
+			if tc.wantOut == queue.OutcomeSent {
+				assert.Equal(t, 1, out.Requests, "the last attempt delivered with one request")
+				assert.Equal(t, 201, out.Status)
+			}
+			reqs := gw.Requests()
+			assert.Len(t, reqs, tc.wantDeliv, "requests at the gateway")
+			if tc.wantGap > 0 && len(reqs) >= 2 {
+				assert.GreaterOrEqual(t, reqs[1].Time.Sub(reqs[0].Time), tc.wantGap, "the second request waited")
+			}
+			for _, r := range reqs {
 				assert.Equal(t, msg.IdempotencyKey, r.JSONField("key"), "the same key on every delivery")
 			}
 		})

@@ -27,13 +27,16 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/smscourier/smscourier"
 	"github.com/smscourier/smscourier/queue"
@@ -65,8 +68,8 @@ PostgreSQL), with the courier settings of an Ory Kratos config file.
 
 Usage:
   smscourier-queue migrate [--database URL]
-  smscourier-queue worker  --config FILE [--database URL] [--env] [flags]
-  smscourier-queue enqueue --config FILE --to NUMBER --body TEXT [--database URL] [--env] [flags]
+  smscourier-queue worker  --config FILE [--database URL] [--env=false] [flags]
+  smscourier-queue enqueue --config FILE --to NUMBER --body TEXT [--database URL] [--env=false] [flags]
   smscourier-queue help [COMMAND]
 
 Commands:
@@ -105,7 +108,7 @@ deployment. Run it before the first worker or enqueue.
 	},
 	{
 		name: "worker",
-		summary: `Usage: smscourier-queue worker --config FILE [--database URL] [--env] [flags]
+		summary: `Usage: smscourier-queue worker --config FILE [--database URL] [--env=false] [flags]
 
 Sends queued messages with the courier settings of the Kratos config FILE
 until it receives SIGINT or SIGTERM. It then stops fetching, waits up to
@@ -121,6 +124,8 @@ default 6); rejected, cancelled, invalid and expired messages are
 cancelled; a send whose outcome is unknown is cancelled unless
 --idempotency-key-header names a header the gateway deduplicates on.
 The courier makes one HTTP request per job attempt: the queue retries.
+It fails at once, naming the migrate command to run, when the database
+lacks River's tables or migrations this program needs.
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
@@ -137,13 +142,15 @@ The courier makes one HTTP request per job attempt: the queue retries.
 	},
 	{
 		name: "enqueue",
-		summary: `Usage: smscourier-queue enqueue --config FILE --to NUMBER --body TEXT [--database URL] [--env] [flags]
+		summary: `Usage: smscourier-queue enqueue --config FILE --to NUMBER --body TEXT [--database URL] [--env=false] [flags]
 
 Checks that the message renders with the courier settings of the Kratos
 config FILE (nothing is sent), then queues it for a worker and prints the
 job id and idempotency key. A message whose idempotency key is already
 queued, or was sent or dropped within the retention period, is not queued
-again: the existing job is printed with "duplicate".
+again: the existing job is printed with "duplicate". It fails, naming the
+migrate command to run, when the database lacks River's tables or
+migrations this program needs.
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
@@ -187,7 +194,7 @@ func (in *invocation) databaseFlag(fs *flag.FlagSet) {
 
 func (in *invocation) configFlags(fs *flag.FlagSet) {
 	fs.StringVar(&in.config, "config", "", "the Kratos config `FILE`, YAML or JSON (required)")
-	fs.BoolVar(&in.env, "env", false, "apply COURIER_* environment variable overrides, as Kratos does")
+	fs.BoolVar(&in.env, "env", true, "apply COURIER_* environment variable overrides, as Kratos does; --env=false ignores them")
 }
 
 // run executes the command line args and returns the exit status. ctx ends
@@ -270,9 +277,9 @@ const usageFooter = `
 --database is a SQLite file (created if missing: PATH, file:PATH or
 sqlite://PATH) or a PostgreSQL URL (postgres://user:password@host/db).
 
-Without --env the environment is not read. With it, COURIER_* variables
-override keys of the config file as in Kratos
-(COURIER_SMS_REQUEST_CONFIG_AUTH_CONFIG_PASSWORD).
+COURIER_* environment variables override keys of the config file as in
+Kratos (COURIER_SMS_REQUEST_CONFIG_AUTH_CONFIG_PASSWORD); --env=false
+ignores the environment.
 
 Exit status: 0 success; 1 failure; 2 usage error.
 `
@@ -306,8 +313,8 @@ func (in *invocation) fail(err error) int {
 	return exitFailure
 }
 
-// loadConfig reads the courier config, with environment overrides when
-// --env is given.
+// loadConfig reads the courier config, with environment overrides unless
+// --env=false.
 func (in *invocation) loadConfig() (smscourier.SMSConfig, error) {
 	if in.env {
 		return smscourier.LoadConfigEnv(in.config, in.environ)
@@ -319,6 +326,9 @@ func (in *invocation) loadConfig() (smscourier.SMSConfig, error) {
 type store struct {
 	shown   string // the database for messages, without a password
 	migrate func(context.Context) error
+	// unapplied returns the River migrations this program has that the
+	// database lacks, and whether it lacks them all (no River tables).
+	unapplied func(context.Context) (missing []int, none bool, err error)
 	// enqueue queues m through an insert-only client.
 	enqueue func(context.Context, smscourier.Message, queue.Config) (*rivertype.JobInsertResult, error)
 	// work runs a worker client until ctx ends, then stops it within
@@ -345,6 +355,9 @@ func openSQLite(ctx context.Context, path string) (*store, error) {
 	return &store{
 		shown:   path,
 		migrate: func(ctx context.Context) error { return queue.Migrate(ctx, riversqlite.New(db)) },
+		unapplied: func(ctx context.Context) ([]int, bool, error) {
+			return unappliedMigrations(ctx, riversqlite.New(db))
+		},
 		enqueue: func(ctx context.Context, m smscourier.Message, cfg queue.Config) (*rivertype.JobInsertResult, error) {
 			client, err := queue.NewSQLiteClient(db, nil, cfg)
 			if err != nil {
@@ -379,6 +392,9 @@ func openPostgres(ctx context.Context, dbURL string) (*store, error) {
 	return &store{
 		shown:   shown,
 		migrate: func(ctx context.Context) error { return queue.Migrate(ctx, riverpgxv5.New(pool)) },
+		unapplied: func(ctx context.Context) ([]int, bool, error) {
+			return unappliedMigrations(ctx, riverpgxv5.New(pool))
+		},
 		enqueue: func(ctx context.Context, m smscourier.Message, cfg queue.Config) (*rivertype.JobInsertResult, error) {
 			client, err := queue.NewPostgresClient(pool, nil, cfg)
 			if err != nil {
@@ -395,6 +411,65 @@ func openPostgres(ctx context.Context, dbURL string) (*store, error) {
 		},
 		close: pool.Close,
 	}, nil
+}
+
+// unappliedMigrations returns the versions of River's migrations (those of
+// the River this program is built with) that are not applied in the
+// database behind driver, in order, and whether none is applied: then the
+// database has no River tables. Versions applied by a newer River are not
+// held against it.
+func unappliedMigrations[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) ([]int, bool, error) {
+	m, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, false, err
+	}
+	// Validate reads the applied versions without requiring River to know
+	// them all; ExistingVersions fails on one it does not know.
+	res, err := m.Validate(ctx, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	if res.OK {
+		return nil, false, nil
+	}
+	applied, err := m.ExistingVersions(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	var missing []int
+	for _, v := range m.AllVersions() {
+		if !slices.ContainsFunc(applied, func(a rivermigrate.Migration) bool { return a.Version == v.Version }) {
+			missing = append(missing, v.Version)
+		}
+	}
+	return missing, len(applied) == 0, nil
+}
+
+// requireMigrated fails, saying what to run, when the database lacks River's
+// tables or some of the migrations this program needs. Without the check a
+// worker or an insert would fail with the driver's "no such table" or
+// "relation does not exist".
+func (st *store) requireMigrated(ctx context.Context) error {
+	missing, none, err := st.unapplied(ctx)
+	if err != nil {
+		return fmt.Errorf("checking River's migrations in %s: %w", st.shown, err)
+	}
+	cure := "smscourier-queue migrate --database " + shellQuote(st.shown)
+	switch {
+	case none:
+		return fmt.Errorf("the database %s has no River tables; create them first with: %s", st.shown, cure)
+	case len(missing) > 0:
+		return fmt.Errorf("the database %s lacks River migrations %v that this program needs; apply them first with: %s", st.shown, missing, cure)
+	}
+	return nil
+}
+
+// shellQuote returns s quoted for a POSIX shell when it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // riverClient is what serve needs of a *river.Client of either driver.
@@ -469,6 +544,9 @@ func runWorker(ctx context.Context, in *invocation) int {
 		return in.fail(err)
 	}
 	defer st.close()
+	if err := st.requireMigrated(ctx); err != nil {
+		return in.fail(err)
+	}
 	qcfg := queue.Config{
 		MaxWorkers:                  in.maxWorkers,
 		CompletedJobRetentionPeriod: in.retention,
@@ -506,6 +584,9 @@ func runEnqueue(ctx context.Context, in *invocation) int {
 		return in.fail(err)
 	}
 	defer st.close()
+	if err := st.requireMigrated(ctx); err != nil {
+		return in.fail(err)
+	}
 	res, err := st.enqueue(ctx, m, queue.Config{MaxAttempts: in.maxAttempts})
 	if err != nil {
 		return in.fail(err)

@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/smscourier/smscourier/queue"
 	"github.com/smscourier/smscourier/smstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -44,6 +49,18 @@ func invoke(ctx context.Context, args ...string) (int, string, string) {
 	var stdout, stderr syncBuffer
 	code := run(ctx, args, nil, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
+}
+
+// migratedQueue starts a fake gateway, writes a config for it and migrates
+// a new SQLite queue database, returning the three.
+func migratedQueue(t *testing.T) (*smstest.Gateway, string, string) {
+	t.Helper()
+	gw := smstest.New(t)
+	config := writeConfig(t, gw)
+	db := filepath.Join(t.TempDir(), "queue.db")
+	code, _, stderr := invoke(context.Background(), "migrate", "--database", db)
+	require.Equal(t, exitOK, code, stderr)
+	return gw, config, db
 }
 
 // writeConfig writes a Kratos config that sends JSON to gw.
@@ -139,14 +156,10 @@ func TestMigrateEnqueueWork(t *testing.T) {
 }
 
 func TestEnqueueRefusesWhatCannotRender(t *testing.T) {
-	gw := smstest.New(t)
-	config := writeConfig(t, gw)
-	db := filepath.Join(t.TempDir(), "queue.db")
+	gw, config, db := migratedQueue(t)
 	ctx := context.Background()
-	code, _, stderr := invoke(ctx, "migrate", "--database", db)
-	require.Equal(t, exitOK, code, stderr)
 
-	code, _, stderr = invoke(ctx, "enqueue", "--config", config, "--database", db, "--to", "+1413\n4242223", "--body", "x")
+	code, _, stderr := invoke(ctx, "enqueue", "--config", config, "--database", db, "--to", "+1413\n4242223", "--body", "x")
 	assert.Equal(t, exitFailure, code)
 	assert.Contains(t, stderr, "invalid message")
 
@@ -156,11 +169,120 @@ func TestEnqueueRefusesWhatCannotRender(t *testing.T) {
 	assert.Equal(t, 0, gw.Count())
 }
 
+// migrateHint returns the command that an error message on stderr says to
+// run, as arguments: the text after "create them first with: ".
+func migrateHint(t *testing.T, stderr string) []string {
+	t.Helper()
+	const lead = "first with: smscourier-queue "
+	i := strings.Index(stderr, lead)
+	require.GreaterOrEqual(t, i, 0, "no migrate command in %q", stderr)
+	line, _, _ := strings.Cut(stderr[i+len(lead):], "\n")
+	return strings.Fields(line)
+}
+
 func TestEnqueueWithoutMigrationFails(t *testing.T) {
 	gw := smstest.New(t)
 	config := writeConfig(t, gw)
 	db := filepath.Join(t.TempDir(), "queue.db")
-	code, _, stderr := invoke(context.Background(), "enqueue", "--config", config, "--database", db, "--to", "+1", "--body", "x")
+	ctx := context.Background()
+	enqueue := []string{"enqueue", "--config", config, "--database", "sqlite://" + db, "--to", "+14134242223", "--body", "x"}
+	code, out, stderr := invoke(ctx, enqueue...)
 	assert.Equal(t, exitFailure, code)
-	assert.Contains(t, stderr, "river_job")
+	assert.Empty(t, out)
+	assert.Equal(t, "smscourier-queue enqueue: the database "+db+" has no River tables; create them first with: smscourier-queue migrate --database "+db+"\n", stderr)
+	assert.NotContains(t, stderr, "SQL logic error")
+
+	// The command it names is the cure.
+	hint := migrateHint(t, stderr)
+	assert.Equal(t, []string{"migrate", "--database", db}, hint)
+	code, _, stderr = invoke(ctx, hint...)
+	require.Equal(t, exitOK, code, stderr)
+	code, out, stderr = invoke(ctx, enqueue...)
+	assert.Equal(t, exitOK, code, stderr)
+	assert.True(t, strings.HasPrefix(out, "queued: job "), out)
+}
+
+func TestWorkerWithoutMigrationFails(t *testing.T) {
+	gw := smstest.New(t)
+	config := writeConfig(t, gw)
+	db := filepath.Join(t.TempDir(), "queue.db")
+	// The worker must fail at once, not run until ctx ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code, _, stderr := invoke(ctx, "worker", "--config", config, "--database", db)
+	require.NoError(t, ctx.Err(), "the worker ran instead of failing")
+	assert.Equal(t, exitFailure, code)
+	assert.Contains(t, stderr, "smscourier-queue worker: the database "+db+" has no River tables; create them first with: smscourier-queue migrate --database "+db+"\n")
+	assert.NotContains(t, stderr, "worker started")
+	assert.NotContains(t, stderr, "no such table")
+}
+
+// TestEnqueueOnOutdatedSchemaFails: a database migrated by an older River
+// lacks migrations this program needs.
+func TestEnqueueOnOutdatedSchemaFails(t *testing.T) {
+	gw := smstest.New(t)
+	config := writeConfig(t, gw)
+	db := filepath.Join(t.TempDir(), "queue.db")
+	ctx := context.Background()
+	sqlDB, err := queue.OpenSQLite(ctx, db)
+	require.NoError(t, err)
+	m, err := rivermigrate.New(riversqlite.New(sqlDB), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	_, err = m.Migrate(ctx, rivermigrate.DirectionUp, &rivermigrate.MigrateOpts{TargetVersion: 4})
+	require.NoError(t, err)
+	require.NoError(t, sqlDB.Close())
+
+	code, _, stderr := invoke(ctx, "enqueue", "--config", config, "--database", db, "--to", "+14134242223", "--body", "x")
+	assert.Equal(t, exitFailure, code)
+	assert.Regexp(t, `^smscourier-queue enqueue: the database `+regexp.QuoteMeta(db)+` lacks River migrations \[5 6 7 8( \d+)*\] that this program needs; apply them first with: smscourier-queue migrate --database `+regexp.QuoteMeta(db)+"\n$", stderr)
+	code, _, stderr = invoke(ctx, migrateHint(t, stderr)...)
+	require.Equal(t, exitOK, code, stderr)
+	code, _, stderr = invoke(ctx, "enqueue", "--config", config, "--database", db, "--to", "+14134242223", "--body", "x")
+	assert.Equal(t, exitOK, code, stderr)
+}
+
+// TestEnqueueOnNewerSchemaWorks: a migration this program does not know
+// (applied by a newer River) does not stop it.
+func TestEnqueueOnNewerSchemaWorks(t *testing.T) {
+	_, config, db := migratedQueue(t)
+	ctx := context.Background()
+	sqlDB, err := queue.OpenSQLite(ctx, db)
+	require.NoError(t, err)
+	_, err = sqlDB.ExecContext(ctx, `INSERT INTO river_migration (line, version) VALUES ('main', 999)`)
+	require.NoError(t, err)
+	require.NoError(t, sqlDB.Close())
+
+	code, out, stderr := invoke(ctx, "enqueue", "--config", config, "--database", db, "--to", "+14134242223", "--body", "x")
+	assert.Equal(t, exitOK, code, stderr)
+	assert.True(t, strings.HasPrefix(out, "queued: job "), out)
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"./smscourier-queue.db": "./smscourier-queue.db",
+		"/tmp/a b/q.db":         "'/tmp/a b/q.db'",
+		"it's.db":               `'it'\''s.db'`,
+		"postgres://u:xxxxx@db:5432/app?sslmode=1": "'postgres://u:xxxxx@db:5432/app?sslmode=1'",
+		"": "''",
+	} {
+		assert.Equal(t, want, shellQuote(in), in)
+	}
+}
+
+// TestEnqueueReadsTheEnvironment: COURIER_* variables override the config
+// file by default, as in Kratos; --env=false ignores them.
+func TestEnqueueReadsTheEnvironment(t *testing.T) {
+	_, config, db := migratedQueue(t)
+	ctx := context.Background()
+	environ := []string{"COURIER_SMS_REQUEST_CONFIG_METHOD=BAD METHOD"}
+	args := []string{"enqueue", "--config", config, "--database", db, "--to", "+14134242223", "--body", "hi"}
+
+	var stdout, errOut syncBuffer
+	code := run(ctx, args, environ, &stdout, &errOut)
+	assert.Equal(t, exitFailure, code, "the variable was applied")
+	assert.Contains(t, errOut.String(), "COURIER_SMS_REQUEST_CONFIG_METHOD")
+
+	var stdout2, errOut2 syncBuffer
+	code = run(ctx, append(args, "--env=false"), environ, &stdout2, &errOut2)
+	assert.Equal(t, exitOK, code, errOut2.String())
 }
