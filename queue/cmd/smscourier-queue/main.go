@@ -274,7 +274,7 @@ func newFlagSet(cmd *command, in *invocation) *flag.FlagSet {
 }
 
 const usageFooter = `
---database is a SQLite file (created if missing: PATH, file:PATH or
+--database is a SQLite file (migrate creates it if missing: PATH, file:PATH or
 sqlite://PATH) or a PostgreSQL URL (postgres://user:password@host/db).
 
 COURIER_* environment variables override keys of the config file as in
@@ -337,13 +337,20 @@ type store struct {
 	close func()
 }
 
-// open opens the --database.
-func (in *invocation) open(ctx context.Context) (*store, error) {
+// open opens the --database. A SQLite file is created only when create is
+// set (for migrate): worker and enqueue refuse a file that does not exist,
+// naming the command that creates it, instead of leaving an empty one.
+func (in *invocation) open(ctx context.Context, create bool) (*store, error) {
 	db := in.database
 	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
 		return openPostgres(ctx, db)
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(db, "sqlite://"), "file:")
+	if !create && !strings.Contains(path, "?") {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("the database %s does not exist; create it first with: smscourier-queue migrate --database %s", path, shellQuote(path))
+		}
+	}
 	return openSQLite(ctx, path)
 }
 
@@ -506,7 +513,7 @@ func serve(ctx context.Context, client riverClient, stopTimeout time.Duration, l
 }
 
 func runMigrate(ctx context.Context, in *invocation) int {
-	st, err := in.open(ctx)
+	st, err := in.open(ctx, true)
 	if err != nil {
 		return in.fail(err)
 	}
@@ -539,7 +546,7 @@ func runWorker(ctx context.Context, in *invocation) int {
 	if in.rate > 0 {
 		wcfg.Limiter = rate.NewLimiter(rate.Limit(in.rate), in.burst)
 	}
-	st, err := in.open(ctx)
+	st, err := in.open(ctx, false)
 	if err != nil {
 		return in.fail(err)
 	}
@@ -579,7 +586,7 @@ func runEnqueue(ctx context.Context, in *invocation) int {
 	if _, err := courier.Render(ctx, m); err != nil {
 		return in.fail(err)
 	}
-	st, err := in.open(ctx)
+	st, err := in.open(ctx, false)
 	if err != nil {
 		return in.fail(err)
 	}

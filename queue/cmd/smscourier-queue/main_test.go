@@ -186,7 +186,19 @@ func TestEnqueueWithoutMigrationFails(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "queue.db")
 	ctx := context.Background()
 	enqueue := []string{"enqueue", "--config", config, "--database", "sqlite://" + db, "--to", "+14134242223", "--body", "x"}
+
+	// No file: refused, and no empty file left behind.
 	code, out, stderr := invoke(ctx, enqueue...)
+	assert.Equal(t, exitFailure, code)
+	assert.Empty(t, out)
+	assert.Equal(t, "smscourier-queue enqueue: the database "+db+" does not exist; create it first with: smscourier-queue migrate --database "+db+"\n", stderr)
+	assert.NoFileExists(t, db)
+
+	// A SQLite file without River's tables.
+	sqlDB, err := queue.OpenSQLite(ctx, db)
+	require.NoError(t, err)
+	require.NoError(t, sqlDB.Close())
+	code, out, stderr = invoke(ctx, enqueue...)
 	assert.Equal(t, exitFailure, code)
 	assert.Empty(t, out)
 	assert.Equal(t, "smscourier-queue enqueue: the database "+db+" has no River tables; create them first with: smscourier-queue migrate --database "+db+"\n", stderr)
@@ -210,6 +222,15 @@ func TestWorkerWithoutMigrationFails(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	code, _, stderr := invoke(ctx, "worker", "--config", config, "--database", db)
+	require.NoError(t, ctx.Err(), "the worker ran instead of failing")
+	assert.Equal(t, exitFailure, code)
+	assert.Contains(t, stderr, "smscourier-queue worker: the database "+db+" does not exist; create it first with: smscourier-queue migrate --database "+db+"\n")
+	assert.NoFileExists(t, db)
+
+	sqlDB, err := queue.OpenSQLite(ctx, db)
+	require.NoError(t, err)
+	require.NoError(t, sqlDB.Close())
+	code, _, stderr = invoke(ctx, "worker", "--config", config, "--database", db)
 	require.NoError(t, ctx.Err(), "the worker ran instead of failing")
 	assert.Equal(t, exitFailure, code)
 	assert.Contains(t, stderr, "smscourier-queue worker: the database "+db+" has no River tables; create them first with: smscourier-queue migrate --database "+db+"\n")
