@@ -737,6 +737,18 @@ func TestQueueCommands(t *testing.T) {
 		r := runCLI(t, t.TempDir(), env, "help", "worker")
 		assert.Equal(t, "args: worker --help\nenv: +15550001\n", r.stdout)
 	})
+	t.Run("the process becomes smscourier-queue", func(t *testing.T) {
+		// So that a terminal's or a service manager's signal to the process
+		// group reaches the worker once, not also through smscourier.
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "smscourier-queue"), []byte("#!/bin/sh\necho \"pid: $$\"\n"), 0o755))
+		cmd := exec.Command(binary, "worker", "--config", "kratos.yml")
+		cmd.Env = []string{"PATH=" + dir}
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		require.NoError(t, cmd.Run())
+		assert.Equal(t, fmt.Sprintf("pid: %d\n", cmd.Process.Pid), out.String())
+	})
 	t.Run("not installed", func(t *testing.T) {
 		r := runCLI(t, t.TempDir(), []string{"PATH=" + t.TempDir()}, "worker", "--config", "kratos.yml")
 		assert.Equal(t, 1, r.code)

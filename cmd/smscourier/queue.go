@@ -21,8 +21,13 @@ var queueCommands = map[string]bool{"migrate": true, "worker": true, "enqueue": 
 const queueInstall = "go install github.com/smscourier/smscourier/queue/cmd/smscourier-queue@latest"
 
 // runQueue runs smscourier-queue, found on PATH, with args (the command
-// first), the environment, stdin and the output streams, forwarding SIGINT
-// and SIGTERM to it, and returns its exit status.
+// first) and the environment, and returns its exit status. Where it can
+// (Unix, and the process's own output streams), the process becomes
+// smscourier-queue (exec), so that signals reach the worker once and
+// directly: a terminal's Ctrl-C and a service manager's stop signal the
+// whole process group, and the worker takes a second SIGINT as "stop at
+// once". Otherwise it runs as a child that receives the signals itself,
+// smscourier ignoring them while it waits.
 func runQueue(args, environ []string, stdout, stderr io.Writer) int {
 	path, err := exec.LookPath(queueProgram)
 	if err != nil {
@@ -31,29 +36,21 @@ func runQueue(args, environ []string, stdout, stderr io.Writer) int {
 			args[0], queueProgram, errors.Unwrap(err), queueInstall)
 		return exitFailure
 	}
+	if stdout == io.Writer(os.Stdout) && stderr == io.Writer(os.Stderr) {
+		err := execProgram(path, args, environ) // returns only on failure
+		if !errors.Is(err, errNoExec) {
+			fmt.Fprintf(stderr, "smscourier %s: %v\n", args[0], err)
+			return exitFailure
+		}
+	}
 	cmd := exec.Command(path, args...)
 	cmd.Env = environ
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(signals)
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(stderr, "smscourier %s: %v\n", args[0], err)
-		return exitFailure
-	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-signals:
-				_ = cmd.Process.Signal(s)
-			case <-done:
-				return
-			}
-		}
-	}()
-	err = cmd.Wait()
-	close(done)
+	// The child gets the terminal's and the service manager's signals
+	// itself; smscourier must outlive it to report its status.
+	signal.Ignore(os.Interrupt, syscall.SIGTERM)
+	defer signal.Reset(os.Interrupt, syscall.SIGTERM)
+	err = cmd.Run()
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
@@ -65,3 +62,7 @@ func runQueue(args, environ []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 }
+
+// errNoExec is returned by execProgram where the process cannot be
+// replaced.
+var errNoExec = errors.New("exec is not supported here")
