@@ -230,32 +230,49 @@ func (e *sendError) Unwrap() []error { return []error{e.class, e.cause} }
 // holds it) and the engine's message, which may quote values of ctx.
 type templateError struct {
 	where string
-	msg   string
+	msg   string // at most maxTemplateErrorKept bytes of the message
+	size  int    // the length of the whole message
 }
 
-// maxTemplateErrorText bounds the engine's message in a template error: a
-// template can build a huge string and fail on it, and go-jsonnet reports
-// an internal crash with a whole Go stack trace.
-const maxTemplateErrorText = 512
+// A template can build a huge string and fail on it, and go-jsonnet reports
+// an internal crash with a whole Go stack trace: the error keeps the first
+// maxTemplateErrorKept bytes of the message and shows the first
+// maxTemplateErrorText. withhold works on the kept part, before anything
+// is shown, so a cut never splits a secret that it then fails to find.
+const (
+	maxTemplateErrorText = 512
+	maxTemplateErrorKept = 64 << 10
+)
 
-// newTemplateError returns a template error with msg cut to
-// maxTemplateErrorText bytes (on a character boundary).
-func newTemplateError(where, msg string) *templateError {
-	if len(msg) > maxTemplateErrorText {
-		cut := maxTemplateErrorText
-		for cut > 0 && !utf8.RuneStart(msg[cut]) {
-			cut--
-		}
-		msg = fmt.Sprintf("%s... (%d bytes in all)", msg[:cut], len(msg))
+// newTemplateError returns a template error for the engine's message msg,
+// whose whole length is size (len(msg) when size is 0).
+func newTemplateError(where, msg string, size int) *templateError {
+	if size < len(msg) {
+		size = len(msg)
 	}
-	return &templateError{where: where, msg: msg}
+	return &templateError{where: where, msg: cutText(msg, maxTemplateErrorKept), size: size}
+}
+
+// cutText returns s cut to at most n bytes, on a character boundary.
+func cutText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 func (e *templateError) Error() string {
-	if e.where == "" {
-		return ErrTemplate.Error() + ": " + e.msg
+	msg := e.msg
+	if e.size > maxTemplateErrorText {
+		msg = fmt.Sprintf("%s... (%d bytes in all)", cutText(msg, maxTemplateErrorText), e.size)
 	}
-	return ErrTemplate.Error() + ": " + e.where + ": " + e.msg
+	if e.where == "" {
+		return ErrTemplate.Error() + ": " + msg
+	}
+	return ErrTemplate.Error() + ": " + e.where + ": " + msg
 }
 
 func (e *templateError) Unwrap() error { return ErrTemplate }
@@ -298,7 +315,7 @@ func withhold(err error, text string, others ...string) error {
 	if !changed {
 		return err
 	}
-	redacted := &templateError{where: te.where, msg: msg}
+	redacted := &templateError{where: te.where, msg: msg, size: te.size}
 	full := strings.Replace(err.Error(), te.Error(), redacted.Error(), 1)
 	var errs []error
 	for _, sentinel := range []error{ErrTemplate, ErrOutcomeUnknown, ErrCancel, ErrInvalidMessage, context.Canceled, context.DeadlineExceeded} {

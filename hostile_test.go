@@ -186,6 +186,26 @@ func TestWithholdLeavesTheLocation(t *testing.T) {
 	assert.Empty(t, gw.got())
 }
 
+// TestTemplateErrorCutAfterWithholding: a code that the 512-byte cut of the
+// message would split is still withheld, in-process and isolated alike.
+func TestTemplateErrorCutAfterWithholding(t *testing.T) {
+	src := `function(ctx) error std.join('', std.makeArray(503, function(i) 'a')) + ctx.body`
+	gw := newGateway(t, nil)
+	for _, isolated := range []bool{false, true} {
+		var opts []Option
+		if isolated {
+			opts = append(opts, WithIsolatedTemplates(IsolationConfig{Timeout: 30 * time.Second}))
+		}
+		c, err := New(smsConfig(gw.URL+"/send", b64(src)), opts...)
+		require.NoError(t, err)
+		err = c.Send(context.Background(), "+1555", "code 987654")
+		require.ErrorIs(t, err, ErrTemplate)
+		assert.NotContains(t, err.Error(), "9876", "isolated: %v", isolated)
+		assert.True(t, strings.HasSuffix(err.Error(), "... (514 bytes in all)"), "isolated %v: %s", isolated, err.Error()[len(err.Error())-40:])
+	}
+	assert.Empty(t, gw.got())
+}
+
 func TestTemplateErrorTextBounded(t *testing.T) {
 	gw := newGateway(t, nil)
 	c, err := New(smsConfig(gw.URL+"/send", b64(`function(ctx) error std.join('', std.makeArray(100000, function(i) 'é'))`)))

@@ -176,8 +176,10 @@ type workerReply struct {
 	Output   string `json:"output,omitempty"`
 	Message  string `json:"message,omitempty"`
 	// Where is set with Message for a runtime error of the template: the
-	// location ("NAME:LINE:COL"), while Message is the engine's text alone.
+	// location ("NAME:LINE:COL"), while Message is the engine's text alone
+	// (its first 64 KiB) and Size the text's whole length.
 	Where string `json:"where,omitempty"`
+	Size  int    `json:"size,omitempty"`
 }
 
 // serveWorker runs the worker side of one job and returns the exit code.
@@ -286,7 +288,7 @@ func runJob(job *workerJob) (reply workerReply) {
 		}
 		var te *templateError
 		if errors.As(err, &te) {
-			return workerReply{Kind: replyTemplate, Where: te.where, Message: te.msg}
+			return workerReply{Kind: replyTemplate, Where: te.where, Message: te.msg, Size: te.size}
 		}
 		return workerReply{Kind: replyTemplate, Message: strings.TrimPrefix(err.Error(), ErrTemplate.Error()+": ")}
 	}
@@ -428,7 +430,7 @@ func (t *isolatedTemplate) evaluate(ctx context.Context, arg templateArg) (strin
 		return "", ErrCancel
 	case replyTemplate:
 		// A worker of an older version sends the location inside Message.
-		return "", newTemplateError(reply.Where, reply.Message)
+		return "", newTemplateError(reply.Where, reply.Message, reply.Size)
 	default:
 		return "", fmt.Errorf("%w: %s: worker replied %q to an evaluation job", ErrTemplate, t.name, reply.Kind)
 	}

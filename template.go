@@ -391,7 +391,7 @@ func (t *template) evaluateNow(ctxArg ast.Node) (string, error) {
 func (t *template) evalError(err error) error {
 	var rte jsonnet.RuntimeError
 	if !errors.As(err, &rte) {
-		return newTemplateError(t.name, err.Error())
+		return newTemplateError(t.name, err.Error(), 0)
 	}
 	if rte.Msg == cancelMessage {
 		return ErrCancel
@@ -407,7 +407,7 @@ func (t *template) evalError(err error) error {
 			break
 		}
 	}
-	return newTemplateError(where, rte.Msg)
+	return newTemplateError(where, rte.Msg, 0)
 }
 
 // bodyEncoding is how the template's output becomes the request body.
