@@ -88,8 +88,8 @@ type IsolationConfig struct {
 	// filled, so a worker that asks for far too much is stopped within
 	// about 5 ms of asking. On Linux a kernel limit backs this: the
 	// worker's RLIMIT_DATA is set to its mapped data plus 1.25x
-	// MemoryLimit, so even a burst faster than the watchdog cannot take
-	// more (not in binaries built with -race, whose detector maps far
+	// MemoryLimit plus 64 MiB for the runtime's own mappings, so even a
+	// burst faster than the watchdog cannot take more (not in binaries built with -race, whose detector maps far
 	// more memory than the program). A worker stopped by the kernel limit
 	// may report a runtime fault rather than "out of memory".
 	MemoryLimit int64

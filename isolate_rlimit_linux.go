@@ -14,18 +14,24 @@ import (
 // limit in this build.
 const hardMemoryLimitSet = true
 
+// hardLimitSlack is added to the kernel limit: the Go runtime maps heap and
+// its metadata in steps of several MiB, so a small MemoryLimit alone would
+// stop templates the watchdog lets through.
+const hardLimitSlack = 64 << 20
+
 // setHardMemoryLimit sets RLIMIT_DATA of the worker process to the data
-// memory it maps now plus memLimit and a quarter more: a backstop behind the
-// watchdog, which polls every few milliseconds and so can be outrun by a
-// burst of allocation. Past the kernel limit the Go runtime cannot map more
-// heap and the worker dies with "runtime: out of memory". Race builds skip
-// it: the race detector maps far more memory than the program.
+// memory it maps now plus 1.25 times memLimit plus hardLimitSlack: a
+// backstop behind the watchdog, which polls every few milliseconds and so
+// can be outrun by a burst of allocation. Past the kernel limit the Go
+// runtime cannot map more heap and the worker dies with "runtime: out of
+// memory". Race builds skip it: the race detector maps far more memory
+// than the program.
 func setHardMemoryLimit(memLimit int64) {
 	data, ok := mappedData()
 	if !ok {
 		return
 	}
-	limit := uint64(data) + uint64(memLimit) + uint64(memLimit)/4
+	limit := uint64(data) + uint64(memLimit) + uint64(memLimit)/4 + hardLimitSlack
 	_ = syscall.Setrlimit(syscall.RLIMIT_DATA, &syscall.Rlimit{Cur: limit, Max: limit})
 }
 

@@ -3,6 +3,7 @@
 package smscourier
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -44,8 +45,21 @@ func TestHardMemoryLimit(t *testing.T) {
 	}
 }
 
+// TestHardMemoryLimitSmall: a small MemoryLimit still runs an ordinary
+// template; the kernel limit has slack for the runtime's own mappings.
+func TestHardMemoryLimitSmall(t *testing.T) {
+	g := newGateway(t, nil)
+	src := b64(`function(ctx) local a = std.makeArray(2000, function(i) ctx.body + i); {to: ctx.to, n: std.length(std.join(',', a))}`)
+	for _, limit := range []int64{4 << 20, 6 << 20, 8 << 20} {
+		c, err := New(smsConfig(g.URL+"/send", src), WithIsolatedTemplates(IsolationConfig{MemoryLimit: limit, Timeout: 30 * time.Second}))
+		require.NoError(t, err, "limit %d", limit)
+		require.NoError(t, c.Send(context.Background(), "+1555", "hello"), "limit %d", limit)
+	}
+	assert.Len(t, g.got(), 3)
+}
+
 // TestHardMemoryLimitValue checks the limit a worker sets: its mapped data
-// at the start plus 1.25 times the memory limit.
+// at the start plus 1.25 times the memory limit plus the slack.
 func TestHardMemoryLimitValue(t *testing.T) {
 	if os.Getenv("SMSCOURIER_TEST_HARD_LIMIT_CHILD") == "value" {
 		before, ok := mappedData()
@@ -70,6 +84,6 @@ func TestHardMemoryLimitValue(t *testing.T) {
 	assert.Greater(t, before, uint64(0))
 	assert.Equal(t, cur, max)
 	// VmData may grow a little between the two readings.
-	assert.GreaterOrEqual(t, cur, before+125<<20)
-	assert.Less(t, cur, before+125<<20+16<<20)
+	assert.GreaterOrEqual(t, cur, before+125<<20+hardLimitSlack)
+	assert.Less(t, cur, before+125<<20+hardLimitSlack+16<<20)
 }
