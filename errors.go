@@ -77,8 +77,9 @@ func (p Problem) String() string { return p.Path + ": " + p.Message }
 // ConfigError lists every problem found in a configuration. It wraps
 // ErrInvalidConfig, so errors.Is(err, ErrInvalidConfig) reports true, and
 // the errors behind problems found while loading templates in New (for
-// example ErrEgressDenied or a *url.Error of a template fetch), so errors.Is
-// and errors.As find those too.
+// example ErrEgressDenied, os.ErrNotExist or a refused connection of a
+// template fetch), so errors.Is and errors.As find those too. Unwrap
+// returns a list: errors.Unwrap(err) is nil, errors.Is is the way to test.
 type ConfigError struct {
 	Problems []Problem
 

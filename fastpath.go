@@ -514,11 +514,12 @@ func compileStdCall(x *ast.Apply) (fstr, bool) {
 	}
 }
 
-// compileFormat compiles std.format(literal, args) where the format has only
-// %s and %% codes and args is a string expression or an array literal of
-// exactly as many string expressions as there are %s codes.
+// compileFormat compiles std.format(literal, args), the literal possibly
+// literals joined by +, where the format has only %s and %% codes and args
+// is a string expression or an array literal of exactly as many string
+// expressions as there are %s codes.
 func compileFormat(args []ast.CommaSeparatedExpr) (fstr, bool) {
-	format, ok := args[0].Expr.(*ast.LiteralString)
+	format, ok := constString(args[0].Expr)
 	if !ok {
 		return nil, false
 	}
@@ -540,7 +541,7 @@ func compileFormat(args []ast.CommaSeparatedExpr) (fstr, bool) {
 	}
 	var lits []string
 	var cur strings.Builder
-	s := format.Value
+	s := format
 	for i := 0; i < len(s); i++ {
 		if s[i] != '%' {
 			cur.WriteByte(s[i])

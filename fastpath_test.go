@@ -37,6 +37,7 @@ var fastTemplates = []string{
 	// The GSM-7 check of the vonage-sms and brevo presets.
 	`function(ctx) {text: ctx.body, type: if std.stripChars(ctx.body, '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?' + '¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà' + '\f^{}\\[~]|€') == '' then 'text' else 'unicode'}`,
 	`function(ctx) if true then {a: ctx.to} else {b: ctx.from}`,
+	`function(ctx) {f: std.format('%s' + ': %s!', [ctx.to, ctx.body]), g: std.strReplace(ctx.body, 'a' + 'b', 'c' + 'd')}`,
 }
 
 // slowTemplates are outside the subset and must fall back to go-jsonnet.

@@ -12,14 +12,17 @@ import (
 // formatting a redacted copy does not recurse.
 type requestConfigFields RequestConfig
 
-// Redacted returns a copy of rc safe to print or log: the password of a URL
-// (the gateway's, or an http(s) template's) becomes "xxxxx", as
-// url.URL.Redacted does, and so does the value of a query parameter whose
-// name suggests a credential; the value of a header whose name suggests
-// one (Authorization, Cookie, or a name containing key, token, secret,
-// password, auth, signature, session or credential) becomes "[REDACTED]".
-// Auth values are Secrets and redact themselves. fmt, encoding/json and
-// log/slog use it for every RequestConfig, and so for every SMSConfig.
+// Redacted returns a copy of rc for printing and logging, with the
+// credentials it can recognise hidden: the user information of a URL (the
+// gateway's, or an http(s) template's) becomes "xxxxx", and so does the
+// value of a query parameter whose name suggests a credential; the value
+// of a header whose name suggests one (a name containing key, token,
+// secret, pass, auth, sig, session, cred, bearer, private or cookie)
+// becomes "[REDACTED]"; a URL that does not parse is hidden whole when it
+// has an @ or a ?. Auth values are Secrets and redact themselves. A secret
+// in a header or parameter with an innocuous name is not recognised. fmt,
+// encoding/json and log/slog use it for every RequestConfig, and so for
+// every SMSConfig.
 func (rc RequestConfig) Redacted() RequestConfig {
 	out := rc
 	out.URL = redactURL(rc.URL)
@@ -67,21 +70,25 @@ func (rc RequestConfig) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// redactURL hides the password and credential-like query values of an
-// http(s) URL; anything else (file://, base64://, text that does not parse)
-// is returned as it is, except that unparsable text with an @ is hidden
-// whole.
+// redactURL hides the user information and credential-like query values
+// of an http(s) URL. file:// and base64:// URIs are returned as they are;
+// anything else with an @ or a ? (an opaque or unparsable URL, a path) is
+// hidden whole.
 func redactURL(raw string) string {
-	lower := strings.ToLower(raw)
-	if !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://") {
+	lower := strings.ToLower(strings.TrimSpace(raw))
+	if strings.HasPrefix(lower, "file://") || strings.HasPrefix(lower, "base64://") {
 		return raw
 	}
 	u, err := url.Parse(raw)
-	if err != nil {
-		if strings.Contains(raw, "@") || strings.Contains(raw, "?") {
+	if err != nil || u.Opaque != "" || u.Scheme != "http" && u.Scheme != "https" {
+		if strings.ContainsAny(raw, "@?") {
 			return redacted
 		}
 		return raw
+	}
+	if u.User != nil {
+		// A user name alone can be a token (https://TOKEN@host/...).
+		u.User = url.User("xxxxx")
 	}
 	if u.RawQuery != "" {
 		q := u.Query()
@@ -98,18 +105,14 @@ func redactURL(raw string) string {
 			u.RawQuery = q.Encode()
 		}
 	}
-	return u.Redacted()
+	return u.String()
 }
 
 // sensitiveName reports whether a header or query parameter name suggests
 // that its value is a credential.
 func sensitiveName(name string) bool {
 	n := strings.ToLower(name)
-	switch n {
-	case "authorization", "proxy-authorization", "cookie", "set-cookie":
-		return true
-	}
-	for _, part := range []string{"key", "token", "secret", "password", "passwd", "auth", "signature", "session", "credential"} {
+	for _, part := range []string{"key", "token", "secret", "pass", "auth", "sig", "session", "cred", "bearer", "private", "cookie"} {
 		if strings.Contains(n, part) {
 			return true
 		}
