@@ -117,15 +117,15 @@ func TestResponseTemplate(t *testing.T) {
 		},
 		{
 			name:      "outcome_unknown on a 200 is never resent without an idempotency key",
-			template:  `function(ctx) {ok: ctx.body.status == '0', outcome_unknown: ctx.body.status == '5'}`,
+			template:  `function(ctx) {ok: ctx.body.status == '0', outcome_unknown: ctx.body.status == '5', error_code: ctx.body.status}`,
 			script:    []fault{jsonReply(200, `{"status": "5"}`), jsonReply(200, `{"status": "0"}`)},
-			wantDeliv: 1, wantClass: ErrOutcomeUnknown,
+			wantDeliv: 1, wantClass: ErrOutcomeUnknown, wantCode: "5", // a verdict, not a failed template
 		},
 		{
 			name:      "outcome_unknown wins over retryable",
-			template:  `function(ctx) {ok: false, retryable: true, outcome_unknown: true}`,
+			template:  `function(ctx) {ok: false, retryable: true, outcome_unknown: true, error_code: 'z9'}`,
 			script:    []fault{jsonReply(200, `{}`), jsonReply(200, `{}`)},
-			wantDeliv: 1, wantClass: ErrOutcomeUnknown,
+			wantDeliv: 1, wantClass: ErrOutcomeUnknown, wantCode: "z9",
 		},
 		{
 			name:      "outcome_unknown false leaves the status to decide",
