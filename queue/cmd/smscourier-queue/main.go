@@ -18,6 +18,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -32,7 +33,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -359,28 +362,10 @@ func openSQLite(ctx context.Context, path string) (*store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &store{
-		shown:   path,
-		migrate: func(ctx context.Context) error { return queue.Migrate(ctx, riversqlite.New(db)) },
-		unapplied: func(ctx context.Context) ([]int, bool, error) {
-			return unappliedMigrations(ctx, riversqlite.New(db))
-		},
-		enqueue: func(ctx context.Context, m smscourier.Message, cfg queue.Config) (*rivertype.JobInsertResult, error) {
-			client, err := queue.NewSQLiteClient(db, nil, cfg)
-			if err != nil {
-				return nil, err
-			}
-			return queue.Enqueue(ctx, client, m, nil)
-		},
-		work: func(ctx context.Context, w *queue.Worker, cfg queue.Config, stopTimeout time.Duration, log *slog.Logger) error {
-			client, err := queue.NewSQLiteClient(db, w, cfg)
-			if err != nil {
-				return err
-			}
-			return serve(ctx, client, stopTimeout, log)
-		},
-		close: func() { _ = db.Close() },
-	}, nil
+	newClient := func(w *queue.Worker, cfg queue.Config) (*river.Client[*sql.Tx], error) {
+		return queue.NewSQLiteClient(db, w, cfg)
+	}
+	return newStore(path, riversqlite.New(db), newClient, func() { _ = db.Close() }), nil
 }
 
 func openPostgres(ctx context.Context, dbURL string) (*store, error) {
@@ -396,28 +381,35 @@ func openPostgres(ctx context.Context, dbURL string) (*store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to %s: %w", shown, err)
 	}
+	newClient := func(w *queue.Worker, cfg queue.Config) (*river.Client[pgx.Tx], error) {
+		return queue.NewPostgresClient(pool, w, cfg)
+	}
+	return newStore(shown, riverpgxv5.New(pool), newClient, pool.Close), nil
+}
+
+// newStore builds the store of one database from its River driver and a
+// function making clients on it (an insert-only client when w is nil).
+func newStore[TTx any](shown string, driver riverdriver.Driver[TTx], newClient func(*queue.Worker, queue.Config) (*river.Client[TTx], error), closeDB func()) *store {
 	return &store{
-		shown:   shown,
-		migrate: func(ctx context.Context) error { return queue.Migrate(ctx, riverpgxv5.New(pool)) },
-		unapplied: func(ctx context.Context) ([]int, bool, error) {
-			return unappliedMigrations(ctx, riverpgxv5.New(pool))
-		},
+		shown:     shown,
+		migrate:   func(ctx context.Context) error { return queue.Migrate(ctx, driver) },
+		unapplied: func(ctx context.Context) ([]int, bool, error) { return unappliedMigrations(ctx, driver) },
 		enqueue: func(ctx context.Context, m smscourier.Message, cfg queue.Config) (*rivertype.JobInsertResult, error) {
-			client, err := queue.NewPostgresClient(pool, nil, cfg)
+			client, err := newClient(nil, cfg)
 			if err != nil {
 				return nil, err
 			}
 			return queue.Enqueue(ctx, client, m, nil)
 		},
 		work: func(ctx context.Context, w *queue.Worker, cfg queue.Config, stopTimeout time.Duration, log *slog.Logger) error {
-			client, err := queue.NewPostgresClient(pool, w, cfg)
+			client, err := newClient(w, cfg)
 			if err != nil {
 				return err
 			}
 			return serve(ctx, client, stopTimeout, log)
 		},
-		close: pool.Close,
-	}, nil
+		close: closeDB,
+	}
 }
 
 // unappliedMigrations returns the versions of River's migrations (those of
