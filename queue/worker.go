@@ -157,6 +157,7 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 		out.Status = ge.StatusCode
 		out.RetryAfterSeconds = ge.RetryAfter.Seconds()
 	}
+	fixed := fixedCancel(err)
 	switch {
 	case err == nil:
 		out.Outcome, out.Status, out.MessageID = OutcomeSent, res.StatusCode, res.MessageID
@@ -183,25 +184,10 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 		out.Outcome, out.Reason = OutcomeCancelled, fmt.Sprintf("rejected by the gateway (status %d); not retried", out.Status)
 		return cancel(smscourier.ErrRejected, err)
 
-	case errors.Is(err, smscourier.ErrCancel):
-		out.Outcome, out.Reason = OutcomeCancelled, "the template cancelled the message"
-		return cancel(smscourier.ErrCancel, err)
-
-	case errors.Is(err, smscourier.ErrInvalidMessage):
-		out.Outcome, out.Reason = OutcomeCancelled, "invalid message"
-		return cancel(smscourier.ErrInvalidMessage, err)
-
-	case errors.Is(err, smscourier.ErrTemplate):
-		out.Outcome, out.Reason = OutcomeCancelled, "the template failed for this message"
-		return cancel(smscourier.ErrTemplate, err)
-
-	case errors.Is(err, smscourier.ErrDisabled):
-		out.Outcome, out.Reason = OutcomeCancelled, "the courier is disabled"
-		return cancel(smscourier.ErrDisabled, err)
-
-	case errors.Is(err, smscourier.ErrEgressDenied):
-		out.Outcome, out.Reason = OutcomeCancelled, "the gateway's address is refused by SSRF protection"
-		return cancel(smscourier.ErrEgressDenied, err)
+	case fixed >= 0:
+		c := fixedCancels[fixed]
+		out.Outcome, out.Reason = OutcomeCancelled, c.reason
+		return cancel(c.sentinel, err)
 
 	case errors.Is(err, smscourier.ErrRefused) && ge != nil && ge.RetryAfter > 0:
 		if !msg.NotAfter.IsZero() && !time.Now().Add(ge.RetryAfter).Before(msg.NotAfter) {
@@ -221,6 +207,31 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 	// the attempt.
 	out.Outcome, out.Reason = OutcomeRetry, "not delivered; retried"
 	return redact(err)
+}
+
+// fixedCancels are the failures that cancel a job with a fixed reason, in
+// the order they are looked for (after outcome unknown, expired and
+// rejected; ErrEgressDenied before the ErrNotSent it comes with).
+var fixedCancels = []struct {
+	sentinel error
+	reason   string
+}{
+	{smscourier.ErrCancel, "the template cancelled the message"},
+	{smscourier.ErrInvalidMessage, "invalid message"},
+	{smscourier.ErrTemplate, "the template failed for this message"},
+	{smscourier.ErrDisabled, "the courier is disabled"},
+	{smscourier.ErrEgressDenied, "the gateway's address is refused by SSRF protection"},
+}
+
+// fixedCancel returns the index in fixedCancels of the first sentinel err
+// wraps, or -1.
+func fixedCancel(err error) int {
+	for i, c := range fixedCancels {
+		if errors.Is(err, c.sentinel) {
+			return i
+		}
+	}
+	return -1
 }
 
 // cancel returns the error that cancels a job for err, of the given class.
