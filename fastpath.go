@@ -383,11 +383,7 @@ func compileBool(n ast.Node) (fbool, bool) {
 		if x.Op != ast.BopManifestEqual && x.Op != ast.BopManifestUnequal {
 			return nil, false
 		}
-		a, ok := compileString(x.Left)
-		if !ok {
-			return nil, false
-		}
-		b, ok := compileString(x.Right)
+		a, b, ok := compileOperands(x)
 		if !ok {
 			return nil, false
 		}
@@ -403,6 +399,16 @@ func compileBool(n ast.Node) (fbool, bool) {
 		return fnot{b: b}, true
 	}
 	return nil, false
+}
+
+// compileOperands compiles both sides of a binary operator as strings.
+func compileOperands(x *ast.Binary) (fstr, fstr, bool) {
+	left, ok := compileString(x.Left)
+	if !ok {
+		return nil, nil, false
+	}
+	right, ok := compileString(x.Right)
+	return left, right, ok
 }
 
 // constString returns the value of a string literal, or of literals joined
@@ -442,11 +448,7 @@ func compileString(n ast.Node) (fstr, bool) {
 		if x.Op != ast.BopPlus {
 			return nil, false
 		}
-		left, ok := compileString(x.Left)
-		if !ok {
-			return nil, false
-		}
-		right, ok := compileString(x.Right)
+		left, right, ok := compileOperands(x)
 		if !ok {
 			return nil, false
 		}
