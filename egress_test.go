@@ -38,6 +38,20 @@ func withHost(t *testing.T, rawURL, host string) string {
 	return u.String()
 }
 
+// egressCourier starts a loopback gateway and builds a courier without
+// retries for it with opts, reaching it as host ("" keeps 127.0.0.1).
+func egressCourier(t *testing.T, host string, opts []Option) (*gateway, *Courier) {
+	t.Helper()
+	g := newGateway(t, nil)
+	gwURL := g.URL + "/send"
+	if host != "" {
+		gwURL = withHost(t, gwURL, host)
+	}
+	c, err := New(smsConfig(gwURL, b64("function(ctx) {to: ctx.to}")), append(opts, WithoutRetries())...)
+	require.NoError(t, err)
+	return g, c
+}
+
 func TestSSRFProtectionRefusesLoopbackGateway(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -51,13 +65,7 @@ func TestSSRFProtectionRefusesLoopbackGateway(t *testing.T) {
 		{name: "IPv4-mapped IPv6 allowlist not covering loopback", opts: []Option{WithSSRFAllowlist(netip.MustParsePrefix("::ffff:10.0.0.0/104"))}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := newGateway(t, nil)
-			gwURL := g.URL + "/send"
-			if tc.host != "" {
-				gwURL = withHost(t, gwURL, tc.host)
-			}
-			c, err := New(smsConfig(gwURL, b64("function(ctx) {to: ctx.to}")), append(tc.opts, WithoutRetries())...)
-			require.NoError(t, err)
+			g, c := egressCourier(t, tc.host, tc.opts)
 
 			res, err := c.SendMessage(context.Background(), Message{To: "+15005550006", Body: "code 123456"})
 			require.Error(t, err)
@@ -163,13 +171,7 @@ func TestSSRFAllowlist(t *testing.T) {
 		{name: "injected client", opts: []Option{loopbackAllowlist, WithHTTPClient(&http.Client{Timeout: 5 * time.Second})}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := newGateway(t, nil)
-			gwURL := g.URL + "/send"
-			if tc.host != "" {
-				gwURL = withHost(t, gwURL, tc.host)
-			}
-			c, err := New(smsConfig(gwURL, b64("function(ctx) {to: ctx.to}")), append(tc.opts, WithoutRetries())...)
-			require.NoError(t, err)
+			g, c := egressCourier(t, tc.host, tc.opts)
 
 			res, err := c.SendMessage(context.Background(), Message{To: "+15005550006", Body: "hi"})
 			require.NoError(t, err)
