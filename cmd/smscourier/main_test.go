@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,9 +14,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/smscourier/smscourier/smstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -69,54 +68,27 @@ var secrets = []string{
 	base64.StdEncoding.EncodeToString([]byte("AC123:" + envSecret)),
 }
 
-// received is one request as the fake gateway saw it.
-type received struct {
-	Method, Path, Query string
-	Header              http.Header
-	Body                string
+// twilioReply is the gateway's reply to a Twilio send.
+var twilioReply = smstest.Reply{
+	Header: http.Header{"Content-Type": {"application/json"}},
+	Body:   `{"sid":"SM0123456789abcdef","status":"queued"}`,
 }
 
-// gateway is a loopback fake SMS gateway recording what it receives.
-type gateway struct {
-	*httptest.Server
-	mu       sync.Mutex
-	requests []received
-}
-
-// newGateway starts a gateway answering with reply (201 with a JSON body
-// when nil), closed when the test ends.
-func newGateway(t *testing.T, reply http.HandlerFunc) *gateway {
+// newGateway starts a fake gateway (package smstest) answering with reply
+// (the Twilio reply when none is given), closed when the test ends.
+func newGateway(t *testing.T, reply ...smstest.Reply) *smstest.Gateway {
 	t.Helper()
-	g := &gateway{}
-	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		g.mu.Lock()
-		g.requests = append(g.requests, received{
-			Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-			Header: r.Header.Clone(), Body: string(body),
-		})
-		g.mu.Unlock()
-		if reply == nil {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusCreated)
-			_, _ = io.WriteString(w, `{"sid":"SM0123456789abcdef","status":"queued"}`)
-			return
-		}
-		reply(w, r)
-	}))
-	t.Cleanup(g.Close)
+	g := smstest.New(t)
+	if len(reply) == 0 {
+		reply = []smstest.Reply{twilioReply}
+	}
+	g.Script(reply...)
 	return g
 }
 
-func (g *gateway) got() []received {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]received(nil), g.requests...)
-}
-
 // hostPort is the gateway's host:port.
-func (g *gateway) hostPort() string {
-	u, _ := url.Parse(g.URL)
+func hostPort(g *smstest.Gateway) string {
+	u, _ := url.Parse(g.URL())
 	return u.Host
 }
 
@@ -355,8 +327,8 @@ func TestValidateMissingFile(t *testing.T) {
 }
 
 func TestRender(t *testing.T) {
-	g := newGateway(t, nil)
-	host := g.hostPort()
+	g := newGateway(t)
+	host := hostPort(g)
 	cases := []struct {
 		name  string
 		files map[string]string
@@ -366,18 +338,18 @@ func TestRender(t *testing.T) {
 	}{
 		{
 			name:  "basic auth, form body",
-			files: map[string]string{"kratos.yml": twilioDoc(g.URL, password), "twilio.request.jsonnet": twilioTemplate},
+			files: map[string]string{"kratos.yml": twilioDoc(g.URL(), password), "twilio.request.jsonnet": twilioTemplate},
 			args:  []string{"--to", "+14134242223", "--body", "Your code is 123456"},
 			want: shownRequest{
 				Method: "POST",
-				URL:    g.URL + "/2010-04-01/Accounts/AC123/Messages.json",
+				URL:    g.URL() + "/2010-04-01/Accounts/AC123/Messages.json",
 				Headers: map[string]string{
 					"Authorization": "Basic [REDACTED]",
 					"Content-Type":  "application/x-www-form-urlencoded",
 				},
 				Body: "Body=Your+code+is+123456&From=%2B12065550110&To=%2B14134242223",
 			},
-			text: "POST " + g.URL + "/2010-04-01/Accounts/AC123/Messages.json\n" +
+			text: "POST " + g.URL() + "/2010-04-01/Accounts/AC123/Messages.json\n" +
 				"Authorization: Basic [REDACTED]\n" +
 				"Content-Type: application/x-www-form-urlencoded\n" +
 				"\n" +
@@ -446,13 +418,13 @@ func TestRender(t *testing.T) {
 			assert.NotContains(t, r.stdout, "abc123", "configured cookie value")
 		})
 	}
-	assert.Empty(t, g.got(), "render sent a request")
+	assert.Empty(t, g.Requests(), "render sent a request")
 }
 
 func TestRenderErrors(t *testing.T) {
-	g := newGateway(t, nil)
+	g := newGateway(t)
 	doc := func(template string) string {
-		return "courier:\n  sms:\n    enabled: true\n    request_config:\n      url: " + g.URL + "/send\n      method: POST\n      body: " + b64(template) + "\n"
+		return "courier:\n  sms:\n    enabled: true\n    request_config:\n      url: " + g.URL() + "/send\n      method: POST\n      body: " + b64(template) + "\n"
 	}
 	cases := []struct {
 		name   string
@@ -476,19 +448,19 @@ func TestRenderErrors(t *testing.T) {
 			assert.NotContains(t, r.stderr, "123456", "message text in an error")
 		})
 	}
-	assert.Empty(t, g.got())
+	assert.Empty(t, g.Requests())
 }
 
 func TestSend(t *testing.T) {
-	g := newGateway(t, nil)
-	dir := writeFiles(t, map[string]string{"kratos.yml": twilioDoc(g.URL, password), "twilio.request.jsonnet": twilioTemplate})
+	g := newGateway(t)
+	dir := writeFiles(t, map[string]string{"kratos.yml": twilioDoc(g.URL(), password), "twilio.request.jsonnet": twilioTemplate})
 
 	r := runCLI(t, dir, nil, "send", "--config", "kratos.yml", "--to", "+14134242223", "--body", "Your code is 123456", "--idempotency-key", "otp-7f3a")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, "status: 201\nclass: ok\nattempts: 1\nidempotency_key: otp-7f3a\nsegments: 1 (GSM-7, 19 characters)\n", r.stdout)
 	assert.Empty(t, r.stderr)
 
-	got := g.got()
+	got := g.Requests()
 	require.Len(t, got, 1)
 	assert.Equal(t, "POST", got[0].Method)
 	assert.Equal(t, "/2010-04-01/Accounts/AC123/Messages.json", got[0].Path)
@@ -500,8 +472,8 @@ func TestSend(t *testing.T) {
 }
 
 func TestSendVerbose(t *testing.T) {
-	g := newGateway(t, nil)
-	dir := writeFiles(t, map[string]string{"kratos.yml": twilioDoc(g.URL, password), "twilio.request.jsonnet": twilioTemplate})
+	g := newGateway(t)
+	dir := writeFiles(t, map[string]string{"kratos.yml": twilioDoc(g.URL(), password), "twilio.request.jsonnet": twilioTemplate})
 
 	r := runCLI(t, dir, nil, "send", "--verbose", "--config", "kratos.yml", "--to", "+14134242223", "--body", "Your code is 123456")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -509,12 +481,12 @@ func TestSendVerbose(t *testing.T) {
 	assert.Contains(t, r.stderr, `level=INFO msg="smscourier: sent"`)
 	assert.NotContains(t, r.stderr, "123456", "message text logged")
 	assert.NotContains(t, r.stderr, "+14134242223", "recipient logged unmasked")
-	assert.Len(t, g.got(), 1)
+	assert.Len(t, g.Requests(), 1)
 }
 
 func TestSendMessageID(t *testing.T) {
-	g := newGateway(t, nil)
-	doc := strings.Replace(twilioDoc(g.URL, password), "      header:",
+	g := newGateway(t)
+	doc := strings.Replace(twilioDoc(g.URL(), password), "      header:",
 		"      response: "+b64("function(ctx) { message_id: ctx.body.sid }")+"\n      header:", 1)
 	dir := writeFiles(t, map[string]string{"kratos.yml": doc, "twilio.request.jsonnet": twilioTemplate})
 
@@ -522,7 +494,7 @@ func TestSendMessageID(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "message_id: SM0123456789abcdef\n")
 	assert.Contains(t, r.stdout, `reply: "{\"sid\":\"SM0123456789abcdef\",\"status\":\"queued\"}"`+"\n")
-	assert.Len(t, g.got(), 1)
+	assert.Len(t, g.Requests(), 1)
 }
 
 func TestSendFailures(t *testing.T) {
@@ -532,7 +504,7 @@ func TestSendFailures(t *testing.T) {
 
 	cases := []struct {
 		name     string
-		reply    http.HandlerFunc
+		reply    []smstest.Reply
 		url      string // instead of the gateway's
 		args     []string
 		stdout   []string
@@ -540,21 +512,15 @@ func TestSendFailures(t *testing.T) {
 		requests int
 	}{
 		{
-			name: "400 is rejected, not retried",
-			reply: func(w http.ResponseWriter, _ *http.Request) {
-				w.WriteHeader(http.StatusBadRequest)
-				_, _ = io.WriteString(w, `{"message":"The 'To' number is not valid"}`)
-			},
+			name:     "400 is rejected, not retried",
+			reply:    []smstest.Reply{{Status: http.StatusBadRequest, Body: `{"message":"The 'To' number is not valid"}`}},
 			stdout:   []string{"status: 400\n", "class: rejected\n", "attempts: 1\n", "idempotency_key: "},
 			stderr:   "smscourier: gateway replied with status 400 Bad Request",
 			requests: 1,
 		},
 		{
-			name: "503 is refused, retried up to --attempts",
-			reply: func(w http.ResponseWriter, _ *http.Request) {
-				w.Header().Set("Retry-After", "0")
-				w.WriteHeader(http.StatusServiceUnavailable)
-			},
+			name:     "503 is refused, retried up to --attempts",
+			reply:    []smstest.Reply{{Status: http.StatusServiceUnavailable, RetryAfter: "0"}},
 			args:     []string{"--attempts", "2"},
 			stdout:   []string{"status: 503\n", "class: refused\n", "attempts: 2\n"},
 			stderr:   "status 503",
@@ -576,8 +542,8 @@ func TestSendFailures(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			g := newGateway(t, tc.reply)
-			base, template := g.URL, twilioTemplate
+			g := newGateway(t, tc.reply...)
+			base, template := g.URL(), twilioTemplate
 			switch tc.url {
 			case "":
 			case "cancel":
@@ -595,7 +561,7 @@ func TestSendFailures(t *testing.T) {
 			assert.Contains(t, r.stderr, tc.stderr)
 			assert.NotContains(t, r.stdout+r.stderr, "123456", "message text printed")
 			assert.NotContains(t, r.stdout, "not valid", "reply body printed without --show-reply")
-			assert.Len(t, g.got(), tc.requests)
+			assert.Len(t, g.Requests(), tc.requests)
 		})
 	}
 }
@@ -608,20 +574,20 @@ func TestEnvOverrides(t *testing.T) {
 	}
 
 	t.Run("the environment overrides the file's password", func(t *testing.T) {
-		g := newGateway(t, nil)
-		dir := writeFiles(t, map[string]string{"kratos.yml": twilioDoc(g.URL, password), "twilio.request.jsonnet": twilioTemplate})
+		g := newGateway(t)
+		dir := writeFiles(t, map[string]string{"kratos.yml": twilioDoc(g.URL(), password), "twilio.request.jsonnet": twilioTemplate})
 		r := runCLI(t, dir, env, "send", "--config", "kratos.yml", "--to", "+14134242223", "--body", "hi")
 		require.Equal(t, 0, r.code, r.stderr)
-		got := g.got()
+		got := g.Requests()
 		require.Len(t, got, 1)
 		assert.Equal(t, basic(envSecret), got[0].Header.Get("Authorization"))
 	})
 	t.Run("with --env=false the variable is ignored", func(t *testing.T) {
-		g := newGateway(t, nil)
-		dir := writeFiles(t, map[string]string{"kratos.yml": twilioDoc(g.URL, password), "twilio.request.jsonnet": twilioTemplate})
+		g := newGateway(t)
+		dir := writeFiles(t, map[string]string{"kratos.yml": twilioDoc(g.URL(), password), "twilio.request.jsonnet": twilioTemplate})
 		r := runCLI(t, dir, env, "send", "--env=false", "--config", "kratos.yml", "--to", "+14134242223", "--body", "hi")
 		require.Equal(t, 0, r.code, r.stderr)
-		got := g.got()
+		got := g.Requests()
 		require.Len(t, got, 1)
 		assert.Equal(t, basic(password), got[0].Header.Get("Authorization"))
 	})
