@@ -9,12 +9,10 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 
 	"github.com/smscourier/smscourier"
 	"github.com/smscourier/smscourier/presets"
+	"github.com/smscourier/smscourier/smstest"
 )
 
 func TestMain(m *testing.M) {
@@ -44,53 +43,26 @@ type reply struct {
 	body   string
 }
 
-// received is one request as the fake gateway saw it.
-type received struct {
-	method, path, query string
-	header              http.Header
-	body                []byte
-}
-
-// gateway is a loopback fake SMS gateway that records every request and
-// answers with its replies in order, repeating the last one.
-type gateway struct {
-	*httptest.Server
-	mu       sync.Mutex
-	requests []received
-}
-
-func newGateway(t *testing.T, replies ...reply) *gateway {
+// newGateway starts a fake gateway (package smstest) answering with the
+// replies in order, repeating the last one; a reply with a body and no
+// Content-Type is sent as application/json.
+func newGateway(t *testing.T, replies ...reply) *smstest.Gateway {
 	t.Helper()
 	require.NotEmpty(t, replies)
-	g := &gateway{}
-	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		g.mu.Lock()
-		n := len(g.requests)
-		g.requests = append(g.requests, received{
-			method: r.Method, path: r.URL.Path, query: r.URL.RawQuery,
-			header: r.Header.Clone(), body: body,
-		})
-		g.mu.Unlock()
-		rep := replies[min(n, len(replies)-1)]
+	script := make([]smstest.Reply, len(replies))
+	for i, rep := range replies {
+		h := http.Header{}
 		for k, v := range rep.header {
-			w.Header().Set(k, v)
+			h.Set(k, v)
 		}
-		if rep.body != "" && w.Header().Get("Content-Type") == "" {
-			w.Header().Set("Content-Type", "application/json")
+		if rep.body != "" && h.Get("Content-Type") == "" {
+			h.Set("Content-Type", "application/json")
 		}
-		w.WriteHeader(rep.status)
-		_, _ = io.WriteString(w, rep.body)
-	}))
-	t.Cleanup(g.Close)
+		script[i] = smstest.Reply{Status: rep.status, Header: h, Body: rep.body}
+	}
+	g := smstest.New(t)
+	g.Script(script...)
 	return g
-}
-
-// got returns a copy of the requests received so far.
-func (g *gateway) got() []received {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return slices.Clone(g.requests)
 }
 
 // presetCase is what one preset must send, and a success reply for it.
@@ -375,7 +347,7 @@ func TestPresetSendsProviderRequest(t *testing.T) {
 			t.Parallel()
 			pc := presetCases[name]
 			gw := newGateway(t, pc.success)
-			courier, err := smscourier.New(presetConfig(t, name, gw.URL), smscourier.WithoutRetries())
+			courier, err := smscourier.New(presetConfig(t, name, gw.URL()), smscourier.WithoutRetries())
 			require.NoError(t, err)
 
 			res, err := courier.SendMessage(context.Background(), smscourier.Message{
@@ -385,23 +357,23 @@ func TestPresetSendsProviderRequest(t *testing.T) {
 			assert.Equal(t, pc.messageID, res.MessageID)
 			assert.Equal(t, pc.success.status, res.StatusCode)
 
-			got := gw.got()
+			got := gw.Requests()
 			require.Len(t, got, 1)
 			r := got[0]
-			assert.Equal(t, http.MethodPost, r.method)
-			assert.Equal(t, pc.path, r.path)
-			assert.Equal(t, pc.query, r.query)
+			assert.Equal(t, http.MethodPost, r.Method)
+			assert.Equal(t, pc.path, r.Path)
+			assert.Equal(t, pc.query, r.RawQuery)
 			for k, want := range pc.header {
-				assert.Equal(t, want, r.header.Get(k), "header %s", k)
+				assert.Equal(t, want, r.Header.Get(k), "header %s", k)
 			}
 			switch {
 			case pc.form != nil:
-				form, err := url.ParseQuery(string(r.body))
+				form, err := url.ParseQuery(r.Body)
 				require.NoError(t, err)
 				assert.Equal(t, pc.form, form)
 			default:
 				var body any
-				require.NoError(t, json.Unmarshal(r.body, &body), "body %s", r.body)
+				require.NoError(t, json.Unmarshal([]byte(r.Body), &body), "body %s", r.Body)
 				assert.Equal(t, pc.json, body)
 			}
 		})
@@ -735,11 +707,11 @@ func TestPresetReadsReplies(t *testing.T) {
 			t.Run(name+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
 				gw := newGateway(t, tc.replies...)
-				courier, err := smscourier.New(presetConfig(t, name, gw.URL), tinyRetries)
+				courier, err := smscourier.New(presetConfig(t, name, gw.URL()), tinyRetries)
 				require.NoError(t, err)
 
 				res, err := courier.SendMessage(context.Background(), smscourier.Message{To: testTo, From: testFrom, Body: testBody})
-				assert.Len(t, gw.got(), tc.wantRequests, "requests the gateway saw")
+				assert.Len(t, gw.Requests(), tc.wantRequests, "requests the gateway saw")
 				assert.Equal(t, tc.wantRequests, res.Attempts)
 				if tc.wantClass == nil {
 					require.NoError(t, err)
