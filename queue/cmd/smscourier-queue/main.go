@@ -340,10 +340,23 @@ type store struct {
 	close func()
 }
 
-// open opens the --database. A SQLite file is created only when create is
-// set (for migrate): worker and enqueue refuse a file that does not exist,
-// naming the command that creates it, instead of leaving an empty one.
+// open opens the --database for migrate (create set: a SQLite file is
+// created if missing), or for worker and enqueue, which refuse a database
+// that does not exist or lacks River's migrations, naming the command that
+// creates them, instead of leaving an empty file or failing later.
 func (in *invocation) open(ctx context.Context, create bool) (*store, error) {
+	st, err := in.openStore(ctx, create)
+	if err != nil || create {
+		return st, err
+	}
+	if err := st.requireMigrated(ctx); err != nil {
+		st.close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func (in *invocation) openStore(ctx context.Context, create bool) (*store, error) {
 	db := in.database
 	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
 		return openPostgres(ctx, db)
@@ -543,9 +556,6 @@ func runWorker(ctx context.Context, in *invocation) int {
 		return in.fail(err)
 	}
 	defer st.close()
-	if err := st.requireMigrated(ctx); err != nil {
-		return in.fail(err)
-	}
 	qcfg := queue.Config{
 		MaxWorkers:                  in.maxWorkers,
 		CompletedJobRetentionPeriod: in.retention,
@@ -583,9 +593,6 @@ func runEnqueue(ctx context.Context, in *invocation) int {
 		return in.fail(err)
 	}
 	defer st.close()
-	if err := st.requireMigrated(ctx); err != nil {
-		return in.fail(err)
-	}
 	res, err := st.enqueue(ctx, m, queue.Config{MaxAttempts: in.maxAttempts})
 	if err != nil {
 		return in.fail(err)
