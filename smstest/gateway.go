@@ -50,6 +50,10 @@ func NewServer(opts ...Option) *Gateway {
 	g := &Gateway{closing: make(chan struct{})}
 	g.srv = httptest.NewUnstartedServer(http.HandlerFunc(g.serve))
 	g.srv.Config.ConnState = g.connState
+	if o.listener != nil {
+		_ = g.srv.Listener.Close()
+		g.srv.Listener = o.listener
+	}
 	if o.tls {
 		g.srv.StartTLS()
 	} else {

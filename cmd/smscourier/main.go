@@ -1,20 +1,29 @@
 // Command smscourier checks, previews and sends SMS with the courier settings
 // of an Ory Kratos config file: courier.sms (the layout of the Kratos SMS
 // courier docs) or the courier.channels entry with id sms (current Kratos).
+// It also runs the durable queue (River on a SQLite file or PostgreSQL) and a
+// local fake gateway to try it all without an account.
 //
 //	go install github.com/smscourier/smscourier/cmd/smscourier@latest
 //
 //	smscourier validate --config kratos.yml
 //	smscourier render   --config kratos.yml --to +14134242223 --body 'Your code is 123456'
 //	smscourier send     --config kratos.yml --to +14134242223 --body 'Your code is 123456'
+//	smscourier migrate
+//	smscourier worker   --config kratos.yml
+//	smscourier enqueue  --config kratos.yml --to +14134242223 --body 'Your code is 123456'
+//	smscourier gateway  --addr 127.0.0.1:8025
 //
 // validate checks the whole config and its body template and prints a
 // one-line summary; render prints the exact HTTP request a send would make,
 // credentials redacted, and sends nothing; send sends one SMS and prints the
-// outcome. Relative file:// template paths are relative to the working
-// directory, as in Kratos: run it from the directory Kratos runs in.
-// Kratos-style COURIER_* environment variables override keys of the file,
-// as in Kratos (see smscourier.ParseConfigEnv); --env=false ignores them.
+// outcome. migrate creates the queue's tables, worker sends queued messages
+// until SIGINT or SIGTERM, and enqueue queues one message. gateway serves a
+// fake SMS gateway on loopback and prints every request it receives.
+// Relative file:// template paths are relative to the working directory,
+// as in Kratos: run it from the directory Kratos runs in. Kratos-style
+// COURIER_* environment variables override keys of the file, as in Kratos
+// (see smscourier.ParseConfigEnv); --env=false ignores them.
 //
 // Exit status: 0 on success, 1 when the config is invalid or the message
 // could not be rendered or sent, 2 on a usage error.
@@ -30,8 +39,11 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/smscourier/smscourier"
@@ -46,19 +58,27 @@ const (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		// After the first signal, a second one kills the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+	os.Exit(run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
 const mainUsage = `smscourier checks, previews and sends SMS with the courier settings of an
-Ory Kratos config file: courier.sms, or the courier.channels entry with id sms.
+Ory Kratos config file (courier.sms, or the courier.channels entry with id
+sms), runs a durable queue of them, and fakes a gateway to try it on.
 
 Usage:
   smscourier validate --config FILE [--env=false]
   smscourier render   --config FILE --to NUMBER --body TEXT [--from SENDER] [--json] [--env=false] [flags]
   smscourier send     --config FILE --to NUMBER --body TEXT [--from SENDER] [--env=false] [--timeout 30s] [flags]
   smscourier migrate  [--database URL]
-  smscourier worker   --config FILE [--database URL] [flags]
-  smscourier enqueue  --config FILE --to NUMBER --body TEXT [--database URL] [flags]
+  smscourier worker   --config FILE [--database URL] [--env=false] [flags]
+  smscourier enqueue  --config FILE --to NUMBER --body TEXT [--database URL] [--env=false] [flags]
+  smscourier gateway  [--addr 127.0.0.1:0] [--status 201] [--reply JSON]
   smscourier help [COMMAND]
 
 Commands:
@@ -68,12 +88,9 @@ Commands:
   migrate   create or upgrade River's tables in the queue database
   worker    send queued messages until SIGINT or SIGTERM
   enqueue   queue one message for the workers
+  gateway   serve a fake SMS gateway on loopback and print what it receives
 
 Run "smscourier COMMAND --help" for the flags of a command.
-
-migrate, worker and enqueue run smscourier-queue, the queue module's command
-(it keeps River out of this module), which must be on PATH:
-  ` + queueInstall + `
 
 Relative file:// template paths are relative to the working directory, as in
 Kratos: run smscourier from the directory Kratos runs in.
@@ -83,6 +100,10 @@ upper-cased, joined by underscores, list indexes as numbers, for example
 COURIER_SMS_REQUEST_CONFIG_AUTH_CONFIG_PASSWORD or
 COURIER_CHANNELS_0_REQUEST_CONFIG_URL. Headers cannot be set this way.
 --env=false ignores the environment.
+
+The queue database is the SQLite file ` + defaultDatabase + ` unless
+--database names another file (a path, file:PATH or sqlite://PATH) or a
+PostgreSQL database (postgres://... or postgresql://...).
 
 Exit status: 0 success; 1 invalid config, or the message could not be
 rendered or sent; 2 usage error.
@@ -96,7 +117,11 @@ type command struct {
 	flags   func(*flag.FlagSet, *invocation)
 }
 
-var commands = []*command{
+// commands are every command but help, in the order of the usage text.
+var commands = slices.Concat(messageCommands, queueCommands, []*command{gatewayCommand})
+
+// messageCommands are the commands that check, render and send one message.
+var messageCommands = []*command{
 	{
 		name: "validate",
 		summary: `Usage: smscourier validate --config FILE [--env=false]
@@ -106,6 +131,10 @@ loads and parses the body template as the library does before sending. On
 success prints one line: the layout, whether it is enabled, the method and
 host, the auth type, where the body template comes from and the content
 type. No credentials are printed. An http(s):// template is fetched.
+
+It also warns on stderr, without failing, about a method that is not upper
+case or not a standard HTTP method, and about placeholders (YOUR_..., as in
+the presets) still in place of real values.
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
@@ -120,10 +149,12 @@ Prints the exact HTTP request a send would make first: method, URL, the
 headers the courier sets (sorted) and the body. Nothing is sent. When
 sending, net/http also adds Content-Length, User-Agent and Accept-Encoding.
 
-Credentials are redacted: the Authorization value keeps its scheme
-("Basic [REDACTED]"), the api_key header value and every cookie value become
-"[REDACTED]", and a password in the URL becomes "xxxxx". Other configured
-headers, the URL's query and the body are shown as they are.
+Credentials are redacted as the library's RequestConfig.Redacted does: the
+Authorization value keeps its scheme ("Basic [REDACTED]"), the api_key
+header value, every cookie value and the value of any header whose name
+suggests a credential become "[REDACTED]", and the URL's user information
+and credential-like query values (api_key=, token=, ...) become "xxxxx".
+Other headers, the rest of the URL and the body are shown as they are.
 
 The text form prints the body as is and ends it with a newline; --json
 prints {"method", "url", "headers", "body"} with the body exact.
@@ -131,6 +162,7 @@ prints {"method", "url", "headers", "body"} with the body exact.
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
 			in.messageFlags(fs)
+			in.sendFlags(fs)
 			fs.BoolVar(&in.json, "json", false, "print a JSON object {method, url, headers, body} instead of text")
 		},
 		run: runRender,
@@ -143,13 +175,15 @@ Sends one SMS and prints the outcome, one "name: value" a line: status,
 class (ok, not_sent, refused, outcome_unknown, rejected, cancelled,
 invalid_message, template, disabled, other), attempts, idempotency_key, and
 when known message_id, segments, error_code and retry_after. The reply
-body and the gateway's error message are printed only with --show-reply. Failures that are safe to retry are
-retried (--attempts). Exits 0 when the gateway replied 2xx, 1 otherwise.
+body (exactly as received) and the gateway's error message are printed
+only with --show-reply. Failures that are safe to retry are retried
+(--attempts). Exits 0 when the gateway replied 2xx, 1 otherwise.
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
 			in.messageFlags(fs)
-			fs.IntVar(&in.attempts, "attempts", 0, "at most `N` HTTP requests, the first included; 1 turns retries off (default 3)")
+			in.sendFlags(fs)
+			fs.IntVar(&in.attempts, "attempts", 0, "at most `N` HTTP requests, at least 1, the first included; 1 turns retries off (default 3)")
 			fs.BoolVar(&in.showReply, "show-reply", false, "also print the gateway's reply body (it may echo the message text)")
 		},
 		run: runSend,
@@ -159,18 +193,39 @@ retried (--attempts). Exits 0 when the gateway replied 2xx, 1 otherwise.
 // invocation holds the flags and environment of one run.
 type invocation struct {
 	cmd            *command
+	ctx            context.Context // ends at SIGINT or SIGTERM
 	environ        []string
 	stdout, stderr io.Writer
 
-	config         string
-	env            bool
-	verbose        bool
-	timeout        time.Duration
+	// validate, render, send, worker and enqueue
+	config  string
+	env     bool
+	verbose bool
+
+	// render, send and enqueue
 	to, body, from string
 	idempotencyKey string
+	timeout        time.Duration
+	strictE164     bool
 	json           bool
 	attempts       int
 	showReply      bool
+
+	// migrate, worker and enqueue
+	database    string
+	maxWorkers  int
+	rate        float64
+	burst       int
+	idemHeader  string
+	retention   time.Duration
+	stopTimeout time.Duration
+	notAfter    time.Duration
+	maxAttempts int
+
+	// gateway
+	addr   string
+	status int
+	reply  string
 }
 
 func (in *invocation) configFlags(fs *flag.FlagSet) {
@@ -178,17 +233,25 @@ func (in *invocation) configFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&in.env, "env", true, "apply COURIER_* environment variable overrides, as Kratos does; --env=false ignores them")
 }
 
+// messageFlags are the flags of one message: enqueue's, and with
+// sendFlags render's and send's.
 func (in *invocation) messageFlags(fs *flag.FlagSet) {
 	fs.StringVar(&in.to, "to", "", "the recipient `NUMBER` (required)")
 	fs.StringVar(&in.body, "body", "", "the message `TEXT` (required)")
 	fs.StringVar(&in.from, "from", "", "the `SENDER`, overriding the config's from")
 	fs.StringVar(&in.idempotencyKey, "idempotency-key", "", "the message's idempotency `KEY` (default: a random one)")
+}
+
+// sendFlags are the flags render and send add to messageFlags.
+func (in *invocation) sendFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&in.timeout, "timeout", 30*time.Second, "give up after this `duration`")
+	fs.BoolVar(&in.strictE164, "strict-e164", false, "refuse a recipient that is not an E.164 number (+ and 8 to 15 digits)")
 	fs.BoolVar(&in.verbose, "verbose", false, "log what the courier does to stderr (never the text or credentials)")
 }
 
-// run executes the command line args and returns the exit status.
-func run(args, environ []string, stdout, stderr io.Writer) int {
+// run executes the command line args and returns the exit status. ctx ends
+// the worker and cancels a send.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, mainUsage)
 		return exitUsage
@@ -203,9 +266,6 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "smscourier help: one command at most\n\n%s", mainUsage)
 			return exitUsage
 		}
-		if queueCommands[args[1]] {
-			return runQueue([]string{args[1], "--help"}, environ, stdout, stderr)
-		}
 		cmd := lookup(args[1])
 		if cmd == nil {
 			fmt.Fprintf(stderr, "smscourier help: unknown command %q\n\n%s", args[1], mainUsage)
@@ -214,15 +274,12 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		printUsage(stdout, cmd)
 		return exitOK
 	}
-	if queueCommands[args[0]] {
-		return runQueue(args, environ, stdout, stderr)
-	}
 	cmd := lookup(args[0])
 	if cmd == nil {
 		fmt.Fprintf(stderr, "smscourier: unknown command %q\n\n%s", args[0], mainUsage)
 		return exitUsage
 	}
-	in := &invocation{cmd: cmd, environ: environ, stdout: stdout, stderr: stderr}
+	in := &invocation{cmd: cmd, ctx: ctx, environ: environ, stdout: stdout, stderr: stderr}
 	fs := newFlagSet(cmd, in)
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -241,16 +298,35 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 			return in.usageError("--%s is required", name)
 		}
 	}
-	if in.config == "" {
-		return in.usageError("--config must not be empty")
-	}
-	if in.attempts < 0 {
-		return in.usageError("--attempts must not be negative")
-	}
-	if set["timeout"] && in.timeout <= 0 {
-		return in.usageError("--timeout must be positive")
+	if msg := in.checkFlags(fs, set); msg != "" {
+		return in.usageError("%s", msg)
 	}
 	return cmd.run(in)
+}
+
+// checkFlags returns what is wrong with the values of the flags fs
+// defines, set naming those given, or "".
+func (in *invocation) checkFlags(fs *flag.FlagSet, set map[string]bool) string {
+	has := func(name string) bool { return fs.Lookup(name) != nil }
+	switch {
+	case has("config") && in.config == "":
+		return "--config must not be empty"
+	case set["attempts"] && in.attempts < 1:
+		return "--attempts must be at least 1 (1 turns retries off)"
+	case set["timeout"] && in.timeout <= 0:
+		return "--timeout must be positive"
+	case has("database") && in.database == "":
+		return "--database must not be empty"
+	case has("max-workers") && in.maxWorkers < 1, has("burst") && in.burst < 1:
+		return "--max-workers and --burst must be at least 1"
+	case has("max-attempts") && in.maxAttempts < 0:
+		return "--max-attempts must not be negative"
+	case in.rate < 0 || in.notAfter < 0 || in.stopTimeout < 0:
+		return "--rate, --not-after and --stop-timeout must not be negative"
+	case has("status") && (in.status < 200 || in.status > 999):
+		return "--status must be 200 to 999"
+	}
+	return ""
 }
 
 func lookup(name string) *command {
@@ -272,8 +348,8 @@ func newFlagSet(cmd *command, in *invocation) *flag.FlagSet {
 	return fs
 }
 
-// usageFooter ends the usage text of every command.
-const usageFooter = `
+// configFooter ends the usage text of the commands that read a config.
+const configFooter = `
 Relative file:// template paths are relative to the working directory, as in
 Kratos: run smscourier from the directory Kratos runs in.
 
@@ -282,8 +358,12 @@ upper-cased and joined by underscores, list indexes as numbers
 (COURIER_SMS_REQUEST_CONFIG_AUTH_CONFIG_PASSWORD,
 COURIER_CHANNELS_0_REQUEST_CONFIG_URL). Headers cannot be set this way.
 --env=false ignores the environment.
+`
 
-Exit status: 0 success; 1 failure; 2 usage error.
+// databaseFooter ends the usage text of the queue commands.
+const databaseFooter = `
+--database is a SQLite file (migrate creates it if missing: PATH, file:PATH or
+sqlite://PATH) or a PostgreSQL URL (postgres://user:password@host/db).
 `
 
 func printUsage(w io.Writer, cmd *command) {
@@ -292,7 +372,13 @@ func printUsage(w io.Writer, cmd *command) {
 	fs := newFlagSet(cmd, &invocation{})
 	fs.SetOutput(w)
 	fs.PrintDefaults()
-	fmt.Fprint(w, usageFooter)
+	if fs.Lookup("config") != nil {
+		fmt.Fprint(w, configFooter)
+	}
+	if fs.Lookup("database") != nil {
+		fmt.Fprint(w, databaseFooter)
+	}
+	fmt.Fprint(w, "\nExit status: 0 success; 1 failure; 2 usage error.\n")
 }
 
 func (in *invocation) usageError(format string, args ...any) int {
@@ -311,7 +397,11 @@ func (in *invocation) fail(err error) int {
 		}
 		return exitFailure
 	}
-	fmt.Fprintln(in.stderr, err)
+	if msg := err.Error(); strings.HasPrefix(msg, "smscourier") {
+		fmt.Fprintln(in.stderr, msg)
+	} else {
+		fmt.Fprintf(in.stderr, "smscourier %s: %s\n", in.cmd.name, msg)
+	}
 	return exitFailure
 }
 
@@ -343,17 +433,21 @@ func (in *invocation) load() (loaded, error) {
 	return loaded{cfg: cfg, layout: layoutOf(data, environ)}, nil
 }
 
-// newCourier builds the courier for l. New reports key paths under
-// courier.sms; they are moved to the layout the document uses.
-func (in *invocation) newCourier(l loaded) (*smscourier.Courier, error) {
+// newCourier builds the courier for l with the options the flags ask for,
+// then opts. New reports key paths under courier.sms; they are moved to the
+// layout the document uses.
+func (in *invocation) newCourier(l loaded, extra ...smscourier.Option) (*smscourier.Courier, error) {
 	var opts []smscourier.Option
+	if in.strictE164 {
+		opts = append(opts, smscourier.WithStrictE164())
+	}
 	if in.verbose {
 		opts = append(opts, smscourier.WithLogger(slog.New(slog.NewTextHandler(in.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	}
 	if in.attempts > 0 {
 		opts = append(opts, smscourier.WithRetryPolicy(smscourier.RetryPolicy{MaxAttempts: in.attempts}))
 	}
-	c, err := smscourier.New(l.cfg, opts...)
+	c, err := smscourier.New(l.cfg, append(opts, extra...)...)
 	var ce *smscourier.ConfigError
 	if errors.As(err, &ce) && l.layout != "courier.sms" {
 		// The error is ours alone: edit it in place, keeping what it wraps.
@@ -413,6 +507,9 @@ func runValidate(in *invocation) int {
 	}
 	if _, err := in.newCourier(l); err != nil {
 		return in.fail(err)
+	}
+	for _, w := range warnings(l) {
+		fmt.Fprintf(in.stderr, "smscourier validate: warning: %s\n", w)
 	}
 	fmt.Fprintln(in.stdout, summary(l))
 	return exitOK
@@ -493,7 +590,7 @@ func runRender(in *invocation) int {
 	if c == nil {
 		return code
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), in.timeout)
+	ctx, cancel := context.WithTimeout(in.ctx, in.timeout)
 	defer cancel()
 	req, err := c.Render(ctx, in.message())
 	if err != nil {
@@ -532,7 +629,7 @@ func runSend(in *invocation) int {
 	if c == nil {
 		return code
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), in.timeout)
+	ctx, cancel := context.WithTimeout(in.ctx, in.timeout)
 	defer cancel()
 	res, err := c.SendMessage(ctx, in.message())
 
@@ -568,7 +665,9 @@ func runSend(in *invocation) int {
 		fmt.Fprintf(w, "retry_after: %s\n", ge.RetryAfter)
 	}
 	if in.showReply && reply != nil {
-		fmt.Fprintf(w, "reply: %s\n", strconv.Quote(string(reply)))
+		// As received: the user asked for it, and a quoted JSON reply is
+		// hard to read.
+		fmt.Fprintf(w, "reply: %s\n", reply)
 	}
 	if err != nil {
 		fmt.Fprintln(in.stderr, explain(err, "was"))

@@ -1,68 +1,394 @@
 package main
 
 import (
+	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
-	"io"
+	"log/slog"
+	"net/url"
 	"os"
-	"os/exec"
-	"os/signal"
-	"syscall"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/smscourier/smscourier"
+	"github.com/smscourier/smscourier/queue"
+	"golang.org/x/time/rate"
 )
 
-// queueProgram is the queue module's command. The queue commands live there
-// so that this module does not depend on River or the database drivers;
-// smscourier runs it for them.
-const queueProgram = "smscourier-queue"
+// defaultDatabase is the database used without --database.
+const defaultDatabase = "./smscourier-queue.db"
 
-// queueCommands are the commands smscourier hands to queueProgram.
-var queueCommands = map[string]bool{"migrate": true, "worker": true, "enqueue": true}
+// queueCommands are the commands that work on the queue database.
+var queueCommands = []*command{
+	{
+		name: "migrate",
+		summary: `Usage: smscourier migrate [--database URL]
 
-const queueInstall = "go install github.com/smscourier/smscourier/queue/cmd/smscourier-queue@latest"
+Creates River's tables, or updates them to the version this program needs.
+Migrations already applied are skipped, so it is safe to run at every
+deployment. Run it before the first worker or enqueue.
+`,
+		flags: func(fs *flag.FlagSet, in *invocation) { in.databaseFlag(fs) },
+		run:   runMigrate,
+	},
+	{
+		name: "worker",
+		summary: `Usage: smscourier worker --config FILE [--database URL] [--env=false] [flags]
 
-// runQueue runs smscourier-queue, found on PATH, with args (the command
-// first) and the environment, and returns its exit status. Where it can
-// (Unix, and the process's own output streams), the process becomes
-// smscourier-queue (exec), so that signals reach the worker once and
-// directly: a terminal's Ctrl-C and a service manager's stop signal the
-// whole process group, and the worker takes a second SIGINT as "stop at
-// once". Otherwise it runs as a child that receives the signals itself,
-// smscourier ignoring them while it waits.
-func runQueue(args, environ []string, stdout, stderr io.Writer) int {
-	path, err := exec.LookPath(queueProgram)
-	if err != nil {
-		fmt.Fprintf(stderr, "smscourier %s: %s is not installed (%v).\n"+
-			"The queue commands are in the queue module, which keeps River out of this one:\n  %s\n",
-			args[0], queueProgram, errors.Unwrap(err), queueInstall)
-		return exitFailure
+Sends queued messages with the courier settings of the Kratos config FILE
+until it receives SIGINT or SIGTERM. It then stops fetching, waits up to
+--stop-timeout for the messages being sent, and exits; a second signal
+kills it at once (a message whose request was on its way is then never
+resent: its outcome is unknown).
+
+Each job attempt is logged to stderr (outcome, failure class, status, job
+id, idempotency key, the masked number; never the text). Sent jobs
+complete; refusals with Retry-After are snoozed; failures that delivered
+nothing are retried with backoff (as many attempts as enqueue allowed,
+default 6); rejected, cancelled, invalid and expired messages are
+cancelled; a send whose outcome is unknown is cancelled unless
+--idempotency-key-header names a header the gateway deduplicates on.
+The courier makes one HTTP request per job attempt: the queue retries.
+It fails at once, naming the migrate command to run, when the database
+lacks River's tables or migrations this program needs.
+`,
+		flags: func(fs *flag.FlagSet, in *invocation) {
+			in.configFlags(fs)
+			in.databaseFlag(fs)
+			fs.IntVar(&in.maxWorkers, "max-workers", queue.DefaultMaxWorkers, "send at most `N` messages at once")
+			fs.Float64Var(&in.rate, "rate", 0, "send at most `R` messages a second from this process (0: no limit)")
+			fs.IntVar(&in.burst, "burst", 1, "with --rate, allow bursts of `N` messages")
+			fs.StringVar(&in.idemHeader, "idempotency-key-header", "", "send each message's idempotency key in header `NAME` and retry sends whose outcome is unknown; only for a gateway that deduplicates on it")
+			fs.DurationVar(&in.retention, "retention", queue.DefaultRetentionPeriod, "delete finished jobs (with their text) after this `duration`")
+			fs.DurationVar(&in.stopTimeout, "stop-timeout", 30*time.Second, "on a signal, wait this `duration` for messages being sent")
+			fs.BoolVar(&in.verbose, "verbose", false, "also log each HTTP attempt of the courier")
+		},
+		run: runWorker,
+	},
+	{
+		name: "enqueue",
+		summary: `Usage: smscourier enqueue --config FILE --to NUMBER --body TEXT [--database URL] [--env=false] [flags]
+
+Checks that the message renders with the courier settings of the Kratos
+config FILE (nothing is sent), then queues it for a worker and prints the
+job id and idempotency key. A message whose idempotency key is already
+queued, or was sent or dropped within the retention period, is not queued
+again: the existing job is printed with "duplicate". It fails, naming the
+migrate command to run, when the database lacks River's tables or
+migrations this program needs.
+`,
+		flags: func(fs *flag.FlagSet, in *invocation) {
+			in.configFlags(fs)
+			in.databaseFlag(fs)
+			in.messageFlags(fs)
+			fs.DurationVar(&in.notAfter, "not-after", 0, "do not send the message later than this `duration` from now (0: no limit)")
+			fs.IntVar(&in.maxAttempts, "max-attempts", queue.DefaultMaxAttempts, "at most `N` attempts to send it")
+		},
+		run: runEnqueue,
+	},
+}
+
+func (in *invocation) databaseFlag(fs *flag.FlagSet) {
+	fs.StringVar(&in.database, "database", defaultDatabase, "the database: a SQLite file `URL` (PATH, file:PATH, sqlite://PATH) or postgres://...")
+}
+
+// store is an open database with the River clients this program needs.
+type store struct {
+	shown   string // the database for messages, without a password
+	migrate func(context.Context) error
+	// unapplied returns the River migrations this program has that the
+	// database lacks, and whether it lacks them all (no River tables).
+	unapplied func(context.Context) (missing []int, none bool, err error)
+	// enqueue queues m through an insert-only client.
+	enqueue func(context.Context, smscourier.Message, queue.Config) (*rivertype.JobInsertResult, error)
+	// work runs a worker client until ctx ends, then stops it within
+	// stopTimeout.
+	work  func(ctx context.Context, w *queue.Worker, cfg queue.Config, stopTimeout time.Duration, log *slog.Logger) error
+	close func()
+}
+
+// open opens the --database for migrate (create set: a SQLite file is
+// created if missing), or for worker and enqueue, which refuse a database
+// that does not exist or lacks River's migrations, naming the command that
+// creates them, instead of leaving an empty file or failing later.
+func (in *invocation) open(ctx context.Context, create bool) (*store, error) {
+	st, err := in.openStore(ctx, create)
+	if err != nil || create {
+		return st, err
 	}
-	if stdout == io.Writer(os.Stdout) && stderr == io.Writer(os.Stderr) {
-		err := execProgram(path, args, environ) // returns only on failure
-		if !errors.Is(err, errNoExec) {
-			fmt.Fprintf(stderr, "smscourier %s: %v\n", args[0], err)
-			return exitFailure
+	if err := st.requireMigrated(ctx); err != nil {
+		st.close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func (in *invocation) openStore(ctx context.Context, create bool) (*store, error) {
+	db := in.database
+	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+		return openPostgres(ctx, db)
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(db, "sqlite://"), "file:")
+	if !create && !strings.Contains(path, "?") {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("the database %s does not exist; create it first with: smscourier migrate --database %s", path, shellQuote(path))
 		}
 	}
-	cmd := exec.Command(path, args...)
-	cmd.Env = environ
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
-	// The child gets the terminal's and the service manager's signals
-	// itself; smscourier must outlive it to report its status.
-	signal.Ignore(os.Interrupt, syscall.SIGTERM)
-	defer signal.Reset(os.Interrupt, syscall.SIGTERM)
-	err = cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &exit) && exit.ExitCode() >= 0:
-		return exit.ExitCode()
-	default:
-		fmt.Fprintf(stderr, "smscourier %s: %v\n", args[0], err)
-		return exitFailure
+	return openSQLite(ctx, path)
+}
+
+func openSQLite(ctx context.Context, path string) (*store, error) {
+	db, err := queue.OpenSQLite(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	newClient := func(w *queue.Worker, cfg queue.Config) (*river.Client[*sql.Tx], error) {
+		return queue.NewSQLiteClient(db, w, cfg)
+	}
+	return newStore(path, riversqlite.New(db), newClient, func() { _ = db.Close() }), nil
+}
+
+func openPostgres(ctx context.Context, dbURL string) (*store, error) {
+	shown := dbURL
+	if u, err := url.Parse(dbURL); err == nil {
+		shown = u.Redacted()
+	}
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", shown, err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to %s: %w", shown, err)
+	}
+	newClient := func(w *queue.Worker, cfg queue.Config) (*river.Client[pgx.Tx], error) {
+		return queue.NewPostgresClient(pool, w, cfg)
+	}
+	return newStore(shown, riverpgxv5.New(pool), newClient, pool.Close), nil
+}
+
+// newStore builds the store of one database from its River driver and a
+// function making clients on it (an insert-only client when w is nil).
+func newStore[TTx any](shown string, driver riverdriver.Driver[TTx], newClient func(*queue.Worker, queue.Config) (*river.Client[TTx], error), closeDB func()) *store {
+	return &store{
+		shown:     shown,
+		migrate:   func(ctx context.Context) error { return queue.Migrate(ctx, driver) },
+		unapplied: func(ctx context.Context) ([]int, bool, error) { return unappliedMigrations(ctx, driver) },
+		enqueue: func(ctx context.Context, m smscourier.Message, cfg queue.Config) (*rivertype.JobInsertResult, error) {
+			client, err := newClient(nil, cfg)
+			if err != nil {
+				return nil, err
+			}
+			return queue.Enqueue(ctx, client, m, nil)
+		},
+		work: func(ctx context.Context, w *queue.Worker, cfg queue.Config, stopTimeout time.Duration, log *slog.Logger) error {
+			client, err := newClient(w, cfg)
+			if err != nil {
+				return err
+			}
+			return serve(ctx, client, stopTimeout, log)
+		},
+		close: closeDB,
 	}
 }
 
-// errNoExec is returned by execProgram where the process cannot be
-// replaced.
-var errNoExec = errors.New("exec is not supported here")
+// unappliedMigrations returns the versions of River's migrations (those of
+// the River this program is built with) that are not applied in the
+// database behind driver, in order, and whether none is applied: then the
+// database has no River tables. Versions applied by a newer River are not
+// held against it.
+func unappliedMigrations[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) ([]int, bool, error) {
+	m, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, false, err
+	}
+	// Validate reads the applied versions without requiring River to know
+	// them all; ExistingVersions fails on one it does not know.
+	res, err := m.Validate(ctx, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	if res.OK {
+		return nil, false, nil
+	}
+	applied, err := m.ExistingVersions(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	var missing []int
+	for _, v := range m.AllVersions() {
+		if !slices.ContainsFunc(applied, func(a rivermigrate.Migration) bool { return a.Version == v.Version }) {
+			missing = append(missing, v.Version)
+		}
+	}
+	return missing, len(applied) == 0, nil
+}
+
+// requireMigrated fails, saying what to run, when the database lacks River's
+// tables or some of the migrations this program needs. Without the check a
+// worker or an insert would fail with the driver's "no such table" or
+// "relation does not exist".
+func (st *store) requireMigrated(ctx context.Context) error {
+	missing, none, err := st.unapplied(ctx)
+	if err != nil {
+		return fmt.Errorf("checking River's migrations in %s: %w", st.shown, err)
+	}
+	cure := "smscourier migrate --database " + shellQuote(st.shown)
+	switch {
+	case none:
+		return fmt.Errorf("the database %s has no River tables; create them first with: %s", st.shown, cure)
+	case len(missing) > 0:
+		return fmt.Errorf("the database %s lacks River migrations %v that this program needs; apply them first with: %s", st.shown, missing, cure)
+	}
+	return nil
+}
+
+// shellQuote returns s quoted for a POSIX shell when it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// riverClient is what serve needs of a *river.Client of either driver.
+type riverClient interface {
+	Start(context.Context) error
+	Stop(context.Context) error
+	StopAndCancel(context.Context) error
+}
+
+// serve runs client until ctx ends, then stops it: gracefully within
+// stopTimeout, then by cancelling the jobs still running.
+func serve(ctx context.Context, client riverClient, stopTimeout time.Duration, log *slog.Logger) error {
+	// Not ctx: its end must start a graceful stop, not cancel running jobs.
+	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	log.Info("smscourier: worker started")
+	<-ctx.Done()
+	log.Info("smscourier: stopping: waiting for messages being sent", slog.Duration("stop_timeout", stopTimeout))
+	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	err := client.Stop(stopCtx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("smscourier: stop timed out: cancelling the jobs still running")
+		hardCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = client.StopAndCancel(hardCtx)
+	}
+	if err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	log.Info("smscourier: worker stopped")
+	return nil
+}
+
+func runMigrate(in *invocation) int {
+	ctx := in.ctx
+	st, err := in.open(ctx, true)
+	if err != nil {
+		return in.fail(err)
+	}
+	defer st.close()
+	if err := st.migrate(ctx); err != nil {
+		return in.fail(err)
+	}
+	fmt.Fprintf(in.stdout, "migrated: %s\n", st.shown)
+	return exitOK
+}
+
+func runWorker(in *invocation) int {
+	ctx := in.ctx
+	l, err := in.load()
+	if err != nil {
+		return in.fail(err)
+	}
+	log := slog.New(slog.NewTextHandler(in.stderr, nil))
+	opts := []smscourier.Option{smscourier.WithoutRetries()}
+	if in.idemHeader != "" {
+		opts = append(opts, smscourier.WithIdempotencyKeyHeader(in.idemHeader))
+	}
+	courier, err := in.newCourier(l, opts...)
+	if err != nil {
+		return in.fail(err)
+	}
+	wcfg := queue.WorkerConfig{Logger: log}
+	if in.rate > 0 {
+		wcfg.Limiter = rate.NewLimiter(rate.Limit(in.rate), in.burst)
+	}
+	st, err := in.open(ctx, false)
+	if err != nil {
+		return in.fail(err)
+	}
+	defer st.close()
+	qcfg := queue.Config{
+		MaxWorkers:                  in.maxWorkers,
+		CompletedJobRetentionPeriod: in.retention,
+		CancelledJobRetentionPeriod: in.retention,
+		DiscardedJobRetentionPeriod: in.retention,
+		Logger:                      slog.New(slog.NewTextHandler(in.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	log.Info("smscourier: starting worker", slog.String("database", st.shown), slog.Int("max_workers", in.maxWorkers), slog.Float64("rate", in.rate))
+	if err := st.work(ctx, queue.NewWorker(courier, wcfg), qcfg, in.stopTimeout, log); err != nil {
+		return in.fail(err)
+	}
+	return exitOK
+}
+
+func runEnqueue(in *invocation) int {
+	ctx := in.ctx
+	l, err := in.load()
+	if err != nil {
+		return in.fail(err)
+	}
+	courier, err := in.newCourier(l)
+	if err != nil {
+		return in.fail(err)
+	}
+	m := in.message()
+	if in.notAfter > 0 {
+		m.NotAfter = time.Now().Add(in.notAfter)
+	}
+	// The message must render: a template error found now is better than
+	// a cancelled job later. Nothing is sent.
+	if _, err := courier.Render(ctx, m); err != nil {
+		return in.fail(err)
+	}
+	st, err := in.open(ctx, false)
+	if err != nil {
+		return in.fail(err)
+	}
+	defer st.close()
+	res, err := st.enqueue(ctx, m, queue.Config{MaxAttempts: in.maxAttempts})
+	if err != nil {
+		return in.fail(err)
+	}
+	what := "queued"
+	if res.UniqueSkippedAsDuplicate {
+		what = "duplicate"
+	}
+	fmt.Fprintf(in.stdout, "%s: job %d, idempotency_key %s, state %s\n", what, res.Job.ID, keyOf(res.Job), res.Job.State)
+	return exitOK
+}
+
+// keyOf returns the idempotency key stored in a SendArgs job.
+func keyOf(job *rivertype.JobRow) string {
+	var args queue.SendArgs
+	if err := json.Unmarshal(job.EncodedArgs, &args); err != nil {
+		return "?"
+	}
+	return args.Message.IdempotencyKey
+}

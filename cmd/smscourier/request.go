@@ -24,30 +24,18 @@ type shownRequest struct {
 }
 
 // showRequest reads req, which Render returned, and redacts its
-// credentials: the Authorization and Proxy-Authorization values but for
-// their scheme, every cookie value, the api_key header value of auth, and
-// the password of the URL's userinfo.
+// credentials as smscourier.RequestConfig.Redacted does, and more: see
+// redactHeaders, and the URL's user information and credential-like query
+// values.
 func showRequest(req *http.Request, auth smscourier.AuthConfig) (shownRequest, error) {
-	s := shownRequest{
-		Method:  req.Method,
-		URL:     req.URL.Redacted(),
-		Headers: make(map[string]string, len(req.Header)+1),
-	}
 	apiKeyHeader := ""
 	if auth.Type == smscourier.AuthAPIKey && auth.Config.In == smscourier.APIKeyInHeader {
 		apiKeyHeader = http.CanonicalHeaderKey(auth.Config.Name)
 	}
-	for name, values := range req.Header {
-		value := strings.Join(values, ", ")
-		switch name {
-		case "Authorization", "Proxy-Authorization":
-			value = redactCredentials(value)
-		case "Cookie":
-			value = redactCookies(values)
-		case apiKeyHeader:
-			value = redacted
-		}
-		s.Headers[name] = value
+	s := shownRequest{
+		Method:  req.Method,
+		URL:     redactURL(req.URL.String()),
+		Headers: redactHeaders(req.Header, apiKeyHeader),
 	}
 	if req.Host != "" {
 		s.Headers["Host"] = req.Host
@@ -60,6 +48,37 @@ func showRequest(req *http.Request, auth smscourier.AuthConfig) (shownRequest, e
 		s.Body = string(body)
 	}
 	return s, nil
+}
+
+// redactURL hides the user information and credential-like query values
+// of an http(s) URL, as smscourier.RequestConfig.Redacted does.
+func redactURL(raw string) string {
+	return smscourier.RequestConfig{URL: raw}.Redacted().URL
+}
+
+// redactHeaders returns h, several values of one header joined by ", ",
+// with the credentials hidden: the Authorization and Proxy-Authorization
+// values but for their scheme, every cookie value, the value of
+// apiKeyHeader (canonical; "" for none), and, as
+// smscourier.RequestConfig.Redacted hides them, the values of headers whose
+// names suggest a credential.
+func redactHeaders(h http.Header, apiKeyHeader string) map[string]string {
+	joined := make(map[string]string, len(h))
+	for name, values := range h {
+		joined[name] = strings.Join(values, ", ")
+	}
+	out := smscourier.RequestConfig{Headers: joined}.Redacted().Headers
+	for name, values := range h {
+		switch name {
+		case "Authorization", "Proxy-Authorization":
+			out[name] = redactCredentials(joined[name])
+		case "Cookie":
+			out[name] = redactCookies(values)
+		case apiKeyHeader:
+			out[name] = redacted
+		}
+	}
+	return out
 }
 
 // redactCredentials keeps the scheme of an Authorization value:

@@ -3,7 +3,7 @@ module github.com/smscourier/smscourier/examples/otel
 go 1.26.0
 
 require (
-	github.com/smscourier/smscourier v0.0.0
+	github.com/smscourier/smscourier v0.1.0
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/exporters/stdout/stdouttrace v1.47.0
@@ -27,5 +27,3 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
-
-replace github.com/smscourier/smscourier => ../..

@@ -1,3 +1,5 @@
+//go:build postgres
+
 // Package pgtests runs the queue's scenarios against a real PostgreSQL: a
 // throwaway cluster started by internal/pgtest (or the server named by
 // SMSCOURIER_TEST_POSTGRES_DSN).

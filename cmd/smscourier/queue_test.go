@@ -19,12 +19,7 @@ import (
 	"github.com/smscourier/smscourier/smstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
 
 // syncBuffer is a bytes.Buffer safe for the worker's goroutines.
 type syncBuffer struct {
@@ -80,11 +75,11 @@ func TestHelp(t *testing.T) {
 	ctx := context.Background()
 	code, out, _ := invoke(ctx, "--help")
 	assert.Equal(t, exitOK, code)
-	assert.Contains(t, out, "smscourier-queue migrate")
+	assert.Contains(t, out, "smscourier migrate")
 	for _, name := range []string{"migrate", "worker", "enqueue"} {
 		code, out, _ := invoke(ctx, name, "--help")
 		assert.Equal(t, exitOK, code, name)
-		assert.Contains(t, out, "Usage: smscourier-queue "+name, name)
+		assert.Contains(t, out, "Usage: smscourier "+name, name)
 		assert.Contains(t, out, "-database", name)
 		code, out2, _ := invoke(ctx, "help", name)
 		assert.Equal(t, exitOK, code, name)
@@ -173,7 +168,7 @@ func TestEnqueueRefusesWhatCannotRender(t *testing.T) {
 // run, as arguments: the text after "create them first with: ".
 func migrateHint(t *testing.T, stderr string) []string {
 	t.Helper()
-	const lead = "first with: smscourier-queue "
+	const lead = "first with: smscourier "
 	i := strings.Index(stderr, lead)
 	require.GreaterOrEqual(t, i, 0, "no migrate command in %q", stderr)
 	line, _, _ := strings.Cut(stderr[i+len(lead):], "\n")
@@ -191,7 +186,7 @@ func TestEnqueueWithoutMigrationFails(t *testing.T) {
 	code, out, stderr := invoke(ctx, enqueue...)
 	assert.Equal(t, exitFailure, code)
 	assert.Empty(t, out)
-	assert.Equal(t, "smscourier-queue enqueue: the database "+db+" does not exist; create it first with: smscourier-queue migrate --database "+db+"\n", stderr)
+	assert.Equal(t, "smscourier enqueue: the database "+db+" does not exist; create it first with: smscourier migrate --database "+db+"\n", stderr)
 	assert.NoFileExists(t, db)
 
 	// A SQLite file without River's tables.
@@ -201,7 +196,7 @@ func TestEnqueueWithoutMigrationFails(t *testing.T) {
 	code, out, stderr = invoke(ctx, enqueue...)
 	assert.Equal(t, exitFailure, code)
 	assert.Empty(t, out)
-	assert.Equal(t, "smscourier-queue enqueue: the database "+db+" has no River tables; create them first with: smscourier-queue migrate --database "+db+"\n", stderr)
+	assert.Equal(t, "smscourier enqueue: the database "+db+" has no River tables; create them first with: smscourier migrate --database "+db+"\n", stderr)
 	assert.NotContains(t, stderr, "SQL logic error")
 
 	// The command it names is the cure.
@@ -224,7 +219,7 @@ func TestWorkerWithoutMigrationFails(t *testing.T) {
 	code, _, stderr := invoke(ctx, "worker", "--config", config, "--database", db)
 	require.NoError(t, ctx.Err(), "the worker ran instead of failing")
 	assert.Equal(t, exitFailure, code)
-	assert.Contains(t, stderr, "smscourier-queue worker: the database "+db+" does not exist; create it first with: smscourier-queue migrate --database "+db+"\n")
+	assert.Contains(t, stderr, "smscourier worker: the database "+db+" does not exist; create it first with: smscourier migrate --database "+db+"\n")
 	assert.NoFileExists(t, db)
 
 	sqlDB, err := queue.OpenSQLite(ctx, db)
@@ -233,7 +228,7 @@ func TestWorkerWithoutMigrationFails(t *testing.T) {
 	code, _, stderr = invoke(ctx, "worker", "--config", config, "--database", db)
 	require.NoError(t, ctx.Err(), "the worker ran instead of failing")
 	assert.Equal(t, exitFailure, code)
-	assert.Contains(t, stderr, "smscourier-queue worker: the database "+db+" has no River tables; create them first with: smscourier-queue migrate --database "+db+"\n")
+	assert.Contains(t, stderr, "smscourier worker: the database "+db+" has no River tables; create them first with: smscourier migrate --database "+db+"\n")
 	assert.NotContains(t, stderr, "worker started")
 	assert.NotContains(t, stderr, "no such table")
 }
@@ -255,7 +250,7 @@ func TestEnqueueOnOutdatedSchemaFails(t *testing.T) {
 
 	code, _, stderr := invoke(ctx, "enqueue", "--config", config, "--database", db, "--to", "+14134242223", "--body", "x")
 	assert.Equal(t, exitFailure, code)
-	assert.Regexp(t, `^smscourier-queue enqueue: the database `+regexp.QuoteMeta(db)+` lacks River migrations \[5 6 7 8( \d+)*\] that this program needs; apply them first with: smscourier-queue migrate --database `+regexp.QuoteMeta(db)+"\n$", stderr)
+	assert.Regexp(t, `^smscourier enqueue: the database `+regexp.QuoteMeta(db)+` lacks River migrations \[5 6 7 8( \d+)*\] that this program needs; apply them first with: smscourier migrate --database `+regexp.QuoteMeta(db)+"\n$", stderr)
 	code, _, stderr = invoke(ctx, migrateHint(t, stderr)...)
 	require.Equal(t, exitOK, code, stderr)
 	code, _, stderr = invoke(ctx, "enqueue", "--config", config, "--database", db, "--to", "+14134242223", "--body", "x")
