@@ -131,4 +131,3 @@ func TestGatewayCommandUsage(t *testing.T) {
 		stop()
 	})
 }
-
