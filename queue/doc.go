@@ -17,7 +17,7 @@
 // reason recorded. Each attempt records an Output, never the message text.
 //
 // NewSQLiteClient and NewPostgresClient build a configured *river.Client
-// from a Config; Migrate creates River's tables. The command
-// smscourier-queue in cmd/smscourier-queue runs migrations, a worker and
-// enqueues messages from the command line.
+// from a Config; Migrate creates River's tables. The smscourier command
+// (module github.com/smscourier/smscourier/cmd/smscourier) runs migrations,
+// a worker and enqueues messages from the command line.
 package queue
