@@ -41,7 +41,7 @@ func startGateway(t *testing.T, args ...string) (string, func() (int, string)) {
 	cmd.Env = []string{}
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr bytes.Buffer
+	var stderr lockedBuffer // written by os/exec's copying goroutine
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
