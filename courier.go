@@ -15,7 +15,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +74,8 @@ type Courier struct {
 // store it.
 type Message struct {
 	// To is the recipient, passed to the template as ctx.to and
-	// ctx.recipient. Required; must not contain control characters.
+	// ctx.recipient, as it is. Required: not empty or only spaces; must not
+	// contain control characters.
 	To string `json:"to"`
 	// Body is the message text, passed as ctx.body. It must be valid UTF-8.
 	Body string `json:"body"`
@@ -89,7 +90,10 @@ type Message struct {
 	// of message, such as "verification_code"). Default "".
 	TemplateType string `json:"template_type,omitempty"`
 	// TemplateData is passed as ctx.template_data after JSON encoding.
-	// Default (nil) is an empty object.
+	// Default (nil) is an empty object. Its objects and arrays may nest at
+	// most 64 levels deep, and its encoding may be at most 64 KiB (65536
+	// bytes); SendMessage and Render refuse more with ErrInvalidMessage, in
+	// every evaluation mode.
 	TemplateData any `json:"template_data,omitempty"`
 	// RequestHeaders is passed as ctx.request_headers. Default (nil) is an
 	// empty object.
@@ -494,12 +498,6 @@ func (c *Courier) renderBody(ctx context.Context, m *Message, key string) ([]byt
 // renderFast renders m with the compiled fast path. Its result is the one
 // go-jsonnet would give.
 func (c *Courier) renderFast(m *Message, key string) ([]byte, error) {
-	if m.TemplateData != nil {
-		// Unused by fast templates, but refused alike on both paths.
-		if _, err := json.Marshal(m.TemplateData); err != nil {
-			return nil, fmt.Errorf("%w: template_data: %v", ErrInvalidMessage, err)
-		}
-	}
 	fc := fastCtx{
 		fieldFrom:           m.From,
 		fieldTo:             m.To,
@@ -647,11 +645,13 @@ func readReply(resp *http.Response) []byte {
 // replyBuffers holds the buffers replies are read into.
 var replyBuffers = sync.Pool{New: func() any { return new([maxReplyPrefix]byte) }}
 
-// validate checks m before anything is rendered or sent.
+// validate checks m before anything is rendered or sent, and replaces
+// m.TemplateData by its JSON encoding (a json.RawMessage), checked against
+// the template data limits, so that it is encoded once.
 func (m *Message) validate() error {
 	switch {
-	case m.To == "":
-		return fmt.Errorf("%w: to is empty", ErrInvalidMessage)
+	case strings.TrimSpace(m.To) == "":
+		return fmt.Errorf("%w: to is empty or only spaces", ErrInvalidMessage)
 	case hasControl(m.To) || !utf8.ValidString(m.To):
 		return fmt.Errorf("%w: to contains control characters or invalid UTF-8", ErrInvalidMessage)
 	case hasControl(m.From) || !utf8.ValidString(m.From):
@@ -663,6 +663,11 @@ func (m *Message) validate() error {
 	case len(m.IdempotencyKey) > maxIdempotencyKey || !isVisibleASCII(m.IdempotencyKey):
 		return fmt.Errorf("%w: idempotency key must be at most %d visible ASCII characters", ErrInvalidMessage, maxIdempotencyKey)
 	}
+	data, err := checkTemplateData(m.TemplateData)
+	if err != nil {
+		return err
+	}
+	m.TemplateData = data
 	return nil
 }
 

@@ -1,15 +1,14 @@
 package smscourier
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/google/go-jsonnet"
 	"github.com/google/go-jsonnet/ast"
 )
 
@@ -19,8 +18,9 @@ type responseContext struct {
 	Status int `json:"status"`
 	// Headers maps each canonical header name to its values joined by ", ".
 	Headers map[string]string `json:"headers"`
-	// Body is the reply body (its first 16 KiB) parsed when it is JSON,
-	// else the text.
+	// Body is the reply body (its first maxReplyPrefix bytes) decoded, as
+	// decodeJSON makes it, when it is one JSON value nested at most
+	// maxReplyDepth levels deep; else the text, as a string.
 	Body any `json:"body"`
 }
 
@@ -29,14 +29,15 @@ func newResponseContext(status int, header http.Header, body []byte) *responseCo
 	for name, values := range header {
 		rc.Headers[name] = strings.Join(values, ", ")
 	}
-	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 && json.Valid(trimmed) {
-		rc.Body = json.RawMessage(trimmed)
-	} else {
+	var ok bool
+	if rc.Body, ok = decodeJSON(body, maxReplyDepth); !ok {
 		rc.Body = string(body)
 	}
 	return rc
 }
 
+// jsonCode encodes the reply for a worker process: a value decoded with
+// bounded depth, encoded again, never the reply's own text.
 func (rc *responseContext) jsonCode() (string, error) {
 	b, err := json.Marshal(rc)
 	if err != nil {
@@ -45,16 +46,17 @@ func (rc *responseContext) jsonCode() (string, error) {
 	return string(b), nil
 }
 
+// astNode builds the reply's AST directly, without go-jsonnet's parser.
 func (rc *responseContext) astNode() (ast.Node, error) {
-	code, err := rc.jsonCode()
-	if err != nil {
-		return nil, err
+	headers := make(ast.DesugaredObjectFields, 0, len(rc.Headers))
+	for name, value := range rc.Headers {
+		headers = append(headers, objectField(name, &ast.LiteralString{Value: value}))
 	}
-	node, err := jsonnet.SnippetToAST("<response>", code)
-	if err != nil {
-		return nil, fmt.Errorf("%w: response: %v", ErrTemplate, err)
-	}
-	return node, nil
+	return &ast.DesugaredObject{Fields: ast.DesugaredObjectFields{
+		objectField("status", &ast.LiteralNumber{OriginalString: strconv.Itoa(rc.Status)}),
+		objectField("headers", &ast.DesugaredObject{Fields: headers}),
+		objectField("body", valueNode(rc.Body)),
+	}}, nil
 }
 
 // verdict is what a response template concluded. Absent fields take their

@@ -528,11 +528,8 @@ func ctxNode(tc *templateContext) (ast.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	field := func(name string, body ast.Node) ast.DesugaredObjectField {
-		return ast.DesugaredObjectField{Name: &ast.LiteralString{Value: name}, Body: body, Hide: ast.ObjectFieldInherit}
-	}
 	str := func(name, value string) ast.DesugaredObjectField {
-		return field(name, &ast.LiteralString{Value: value})
+		return objectField(name, &ast.LiteralString{Value: value})
 	}
 	return &ast.DesugaredObject{Fields: ast.DesugaredObjectFields{
 		str("from", tc.From),
@@ -543,13 +540,15 @@ func ctxNode(tc *templateContext) (ast.Node, error) {
 		str("subject", tc.Subject),
 		str("template_type", tc.TemplateType),
 		str("idempotency_key", tc.IdempotencyKey),
-		field("template_data", data),
-		field("request_headers", headers),
+		objectField("template_data", data),
+		objectField("request_headers", headers),
 	}}, nil
 }
 
-// jsonNode returns v, JSON-encoded and parsed, or an empty object for nil
-// and empty values.
+// jsonNode returns the Jsonnet AST of v, or an empty object for nil and
+// empty values. v is JSON-encoded unless it is a json.RawMessage (as
+// Message.validate leaves TemplateData), then decoded with the depth limit
+// of template data; go-jsonnet's parser never reads it.
 func jsonNode(v any, name string) (ast.Node, error) {
 	switch x := v.(type) {
 	case nil, struct{}:
@@ -559,15 +558,18 @@ func jsonNode(v any, name string) (ast.Node, error) {
 			return &ast.DesugaredObject{}, nil
 		}
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidMessage, name, err)
+	b, ok := v.(json.RawMessage)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrInvalidMessage, name, err)
+		}
 	}
-	node, err := jsonnet.SnippetToAST("<"+name+">", string(b))
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidMessage, name, err)
+	value, ok := decodeJSON(b, maxTemplateDataDepth)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not JSON nested at most %d levels deep", ErrInvalidMessage, name, maxTemplateDataDepth)
 	}
-	return node, nil
+	return valueNode(value), nil
 }
 
 // marshalContext encodes ctx as the JSON code bound to the template.

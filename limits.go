@@ -1,0 +1,367 @@
+package smscourier
+
+import (
+	"bytes"
+	"encoding"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+// Limits on data from outside the courier's config: a message's template
+// data and a gateway's reply. Depth counts each object or array level: a
+// scalar is 0 levels deep, [] and {} 1, [[]] and {"a":{}} 2.
+const (
+	// maxTemplateDataDepth is how deep the objects and arrays of
+	// Message.TemplateData may nest; a deeper value is refused with
+	// ErrInvalidMessage before rendering, in every evaluation mode.
+	maxTemplateDataDepth = 64
+	// maxTemplateDataSize is the longest JSON encoding of
+	// Message.TemplateData, in bytes, without HTML escaping; a longer one is
+	// refused with ErrInvalidMessage before rendering, in every evaluation
+	// mode.
+	maxTemplateDataSize = 64 << 10
+	// maxReplyDepth is how deep the objects and arrays of a reply (its first
+	// maxReplyPrefix bytes) may nest for a response template to get it as
+	// JSON; a deeper reply is given to the template as text, like a reply
+	// that is not JSON.
+	maxReplyDepth = 64
+	// maxPointerRun is how many pointers and interfaces in a row, with no
+	// object or array between them, checkTemplateData follows.
+	maxPointerRun = 16
+)
+
+// Errors of template data over the limits. They hold no data.
+var (
+	errTemplateDataDepth = fmt.Errorf("%w: template_data nests deeper than %d levels", ErrInvalidMessage, maxTemplateDataDepth)
+	errTemplateDataSize  = fmt.Errorf("%w: template_data encodes to more than %d bytes", ErrInvalidMessage, maxTemplateDataSize)
+	errTemplateDataChain = fmt.Errorf("%w: template_data has more than %d pointers or interfaces in a row", ErrInvalidMessage, maxPointerRun)
+)
+
+// checkTemplateData encodes v, a Message.TemplateData, once, and returns
+// the encoding as a json.RawMessage, or nil for nil. It fails with an error
+// wrapping ErrInvalidMessage when v cannot be encoded as JSON, nests deeper
+// than maxTemplateDataDepth or encodes to more than maxTemplateDataSize
+// bytes. Before encoding it walks v the way encoding/json will, so that
+// encoding/json, which recurses once per level, is never handed a value
+// nested deep enough to overflow the stack, and a value that is too large
+// is refused without encoding it.
+func checkTemplateData(v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var w dataWalk
+	if err := w.walk(v, 0); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("%w: template_data: %v", ErrInvalidMessage, err)
+	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	// A json.Marshaler's output was not walked: check the encoding itself.
+	switch {
+	case len(b) > maxTemplateDataSize:
+		return nil, errTemplateDataSize
+	case nestsDeeper(b, maxTemplateDataDepth):
+		return nil, errTemplateDataDepth
+	}
+	return json.RawMessage(b), nil
+}
+
+// nestsDeeper reports whether the objects and arrays of b, JSON text, nest
+// deeper than limit. It reads b once, without recursion, and does not
+// otherwise check that b is JSON.
+func nestsDeeper(b []byte, limit int) bool {
+	depth := 0
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+			if depth > limit {
+				return true
+			}
+		case ']', '}':
+			depth--
+		}
+	}
+	return false
+}
+
+// dataWalk follows a value as encoding/json encodes it, without entering
+// the values it hands to a json.Marshaler or encoding.TextMarshaler. It
+// stops at the first object or array nested deeper than
+// maxTemplateDataDepth, and once size, a lower bound of the length of the
+// encoding, exceeds maxTemplateDataSize. Recursion is bounded by both
+// limits and by maxPointerRun, so a cyclic value stops it too. Struct
+// fields that encoding/json leaves out for a name conflict are walked and
+// counted.
+type dataWalk struct {
+	// size is a lower bound of the length of the encoding so far: every
+	// value counts at least one byte, commas are not counted.
+	size int
+}
+
+var (
+	marshalerType     = reflect.TypeFor[json.Marshaler]()
+	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+// add counts n more bytes of the encoding.
+func (w *dataWalk) add(n int) error {
+	w.size += n
+	if w.size > maxTemplateDataSize {
+		return errTemplateDataSize
+	}
+	return nil
+}
+
+// open enters an object or array at depth, the number of objects and
+// arrays around it.
+func (w *dataWalk) open(depth int) error {
+	if depth+1 > maxTemplateDataDepth {
+		return errTemplateDataDepth
+	}
+	return w.add(2) // the brackets
+}
+
+// walk handles the types that decoded JSON and most callers use without
+// reflection, and hands the rest to value.
+func (w *dataWalk) walk(v any, depth int) error {
+	switch x := v.(type) {
+	case nil:
+		return w.add(len("null"))
+	case string:
+		return w.add(len(x) + 2)
+	case bool, float64, int, int64, json.Number, json.RawMessage:
+		return w.add(1)
+	case []any:
+		if x == nil {
+			return w.add(len("null"))
+		}
+		if err := w.open(depth); err != nil {
+			return err
+		}
+		for _, e := range x {
+			if err := w.walk(e, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	case map[string]any:
+		if x == nil {
+			return w.add(len("null"))
+		}
+		if err := w.open(depth); err != nil {
+			return err
+		}
+		for k, e := range x {
+			if err := w.add(len(k) + 3); err != nil { // "k":
+				return err
+			}
+			if err := w.walk(e, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		return w.value(reflect.ValueOf(v), depth, 0)
+	}
+}
+
+// value walks rv at depth, after run pointers and interfaces in a row.
+func (w *dataWalk) value(rv reflect.Value, depth, run int) error {
+	if !rv.IsValid() {
+		return w.add(len("null"))
+	}
+	t := rv.Type()
+	if t.Implements(marshalerType) || t.Implements(textMarshalerType) ||
+		rv.CanAddr() && (reflect.PointerTo(t).Implements(marshalerType) || reflect.PointerTo(t).Implements(textMarshalerType)) {
+		return w.add(1) // its output is checked after encoding
+	}
+	switch rv.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		if rv.IsNil() {
+			return w.add(len("null"))
+		}
+		if run >= maxPointerRun {
+			return errTemplateDataChain
+		}
+		return w.value(rv.Elem(), depth, run+1)
+	case reflect.String:
+		return w.add(rv.Len() + 2)
+	case reflect.Map:
+		if rv.IsNil() {
+			return w.add(len("null"))
+		}
+		if err := w.open(depth); err != nil {
+			return err
+		}
+		for it := rv.MapRange(); it.Next(); {
+			n := 3 // quotes, colon
+			if k := it.Key(); k.Kind() == reflect.String {
+				n += k.Len()
+			}
+			if err := w.add(n); err != nil {
+				return err
+			}
+			if err := w.value(it.Value(), depth+1, 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Slice:
+		if rv.IsNil() {
+			return w.add(len("null"))
+		}
+		if t.Elem().Kind() == reflect.Uint8 {
+			p := reflect.PointerTo(t.Elem())
+			if !p.Implements(marshalerType) && !p.Implements(textMarshalerType) {
+				return w.add((rv.Len()+2)/3*4 + 2) // base64
+			}
+		}
+		return w.elements(rv, depth)
+	case reflect.Array:
+		return w.elements(rv, depth)
+	case reflect.Struct:
+		if err := w.open(depth); err != nil {
+			return err
+		}
+		return w.fields(rv, depth+1, nil)
+	default:
+		// Numbers and booleans; encoding/json refuses the rest.
+		return w.add(1)
+	}
+}
+
+// elements walks the elements of an array or slice at depth.
+func (w *dataWalk) elements(rv reflect.Value, depth int) error {
+	if err := w.open(depth); err != nil {
+		return err
+	}
+	for i := range rv.Len() {
+		if err := w.value(rv.Index(i), depth+1, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fields walks the fields of struct rv, which are at depth, the way
+// encoding/json selects them: exported, not tagged "-", not left out by
+// omitempty or omitzero, with the fields of untagged embedded structs
+// inlined. outer lists the embedded struct types being inlined, so that a
+// struct embedding a pointer to itself is inlined once.
+func (w *dataWalk) fields(rv reflect.Value, depth int, outer []reflect.Type) error {
+	t := rv.Type()
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		tag := sf.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		fv := rv.Field(i)
+		if sf.Anonymous {
+			ft := sf.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if !sf.IsExported() && ft.Kind() != reflect.Struct {
+				continue
+			}
+			if name == "" && ft.Kind() == reflect.Struct {
+				if fv.Kind() == reflect.Pointer {
+					if fv.IsNil() {
+						continue
+					}
+					fv = fv.Elem()
+				}
+				if ft == t || containsType(outer, ft) {
+					continue
+				}
+				if err := w.fields(fv, depth, append(outer, t)); err != nil {
+					return err
+				}
+				continue
+			}
+		} else if !sf.IsExported() {
+			continue
+		}
+		if omitted(fv, opts) {
+			continue
+		}
+		if name == "" {
+			name = sf.Name
+		}
+		if err := w.add(len(name) + 3); err != nil { // "name":
+			return err
+		}
+		if err := w.value(fv, depth, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func containsType(ts []reflect.Type, t reflect.Type) bool {
+	for _, u := range ts {
+		if u == t {
+			return true
+		}
+	}
+	return false
+}
+
+// omitted reports whether encoding/json leaves out a field with the tag
+// options opts and value fv. A field whose type has an IsZero method is
+// walked even if omitzero would leave it out.
+func omitted(fv reflect.Value, opts string) bool {
+	var omitEmpty, omitZero bool
+	for opts != "" {
+		var o string
+		o, opts, _ = strings.Cut(opts, ",")
+		omitEmpty = omitEmpty || o == "omitempty"
+		omitZero = omitZero || o == "omitzero"
+	}
+	if omitEmpty {
+		switch fv.Kind() {
+		case reflect.Array, reflect.Map, reflect.Slice, reflect.String:
+			if fv.Len() == 0 {
+				return true
+			}
+		case reflect.Bool,
+			reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+			reflect.Float32, reflect.Float64,
+			reflect.Interface, reflect.Pointer:
+			if fv.IsZero() {
+				return true
+			}
+		}
+	}
+	if omitZero {
+		type isZeroer interface{ IsZero() bool }
+		zt := reflect.TypeFor[isZeroer]()
+		if !fv.Type().Implements(zt) && !reflect.PointerTo(fv.Type()).Implements(zt) && fv.IsZero() {
+			return true
+		}
+	}
+	return false
+}
