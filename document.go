@@ -127,10 +127,7 @@ func findDuplicates(v any, path string, reported map[string]bool, ps *problems) 
 			if !ok {
 				continue // YAMLToJSON refuses the key
 			}
-			p := k
-			if path != "" {
-				p = path + "." + k
-			}
+			p := keyPath(path, k)
 			if seen[k] && !reported[p] {
 				reported[p] = true
 				ps.add(p, "duplicate key")
@@ -143,6 +140,18 @@ func findDuplicates(v any, path string, reported map[string]bool, ps *problems) 
 			findDuplicates(item, fmt.Sprintf("%s[%d]", path, i), reported, ps)
 		}
 	}
+}
+
+// keyPath returns the path of key k in the mapping at path ("" for the
+// root). An empty key is written "".
+func keyPath(path, k string) string {
+	if k == "" {
+		k = `""`
+	}
+	if path == "" {
+		return k
+	}
+	return path + "." + k
 }
 
 // jsonKey returns the JSON object key that sigs.k8s.io/yaml makes of a
