@@ -1,7 +1,6 @@
 package smscourier
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -9,12 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 	"unicode"
-
-	"sigs.k8s.io/yaml"
 )
 
 // DefaultFrom is the sender passed to the template as ctx.from when neither
@@ -140,12 +136,17 @@ func LoadConfig(path string) (SMSConfig, error) {
 // its SMS courier settings, validated. Keys outside `courier` are ignored. The
 // settings are read from `courier.sms` (the seeds' layout) or from the
 // `courier.channels` entry with `id: sms` (current Kratos; its presence means
-// enabled). Every problem found is reported at once in a *ConfigError, which
-// wraps ErrInvalidConfig. The body template is not loaded here; New does that.
+// enabled). The document must be a single YAML document (a leading --- and a
+// trailing --- or ... are fine) and no mapping in it, inside courier or not,
+// may give a key twice: a duplicate is a problem at its key path
+// ("courier.sms.request_config.url: duplicate key"), a second document one
+// at "document", and so is a syntax error, with the line of the fault. Every
+// problem found is reported at once in a *ConfigError, which wraps
+// ErrInvalidConfig. The body template is not loaded here; New does that.
 func ParseConfig(data []byte) (SMSConfig, error) {
 	doc, err := decodeRaw(data)
 	if err != nil {
-		return SMSConfig{}, &ConfigError{Problems: []Problem{{Path: "document", Message: "not valid YAML or JSON" + parseErrorDetail(err)}}}
+		return SMSConfig{}, err
 	}
 	var ps problems
 	cfg, prefix, headerKey := decodeDocument(doc, &ps)
@@ -164,36 +165,6 @@ func ParseConfig(data []byte) (SMSConfig, error) {
 	}
 	return cfg, nil
 }
-
-// decodeRaw decodes a YAML or JSON document into maps, slices, strings,
-// json.Numbers, booleans and nils.
-func decodeRaw(data []byte) (any, error) {
-	jsonDoc, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return nil, err
-	}
-	var doc any
-	dec := json.NewDecoder(bytes.NewReader(jsonDoc))
-	dec.UseNumber()
-	err = dec.Decode(&doc)
-	return doc, err
-}
-
-// parseErrorDetail keeps the part of a YAML parser error that cannot hold a
-// value from the document (which may be a secret): its line number, or the
-// whole text when it quotes nothing.
-func parseErrorDetail(err error) string {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if !strings.ContainsAny(msg, "`'\"{[") && !strings.Contains(msg, "interface") {
-		return ": " + msg
-	}
-	if m := yamlLine.FindString(msg); m != "" {
-		return " (" + m + ")"
-	}
-	return ""
-}
-
-var yamlLine = regexp.MustCompile(`line \d+`)
 
 // decodeDocument finds the SMS block in a decoded document and decodes it.
 // It returns the key path under which the block was found ("" when none

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -825,11 +826,22 @@ func FuzzParseConfig(f *testing.F) {
 		"- a\n",
 		"{",
 		"",
+		`{"courier":{"sms":{"enabled":true,"enabled":false}}}`,
+		"courier:\n  sms:\n    enabled: false\n    enabled: true\n",
+		"base: &b {k: 1}\ncourier:\n  sms:\n    <<: *b\n    enabled: false\n",
+		"courier:\n  sms: {enabled: false}\n---\nserve: {}\n",
+		"---\ncourier:\n  sms: {enabled: false}\n...\n",
+		"courier:\n  sms:\n    enabled: true\n   from: x\n",
 	} {
 		f.Add([]byte(doc))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig(data)
+		if err == nil {
+			// A second copy of an accepted document is never ignored.
+			_, err := ParseConfig(slices.Concat(data, []byte("\n---\n"), data))
+			require.ErrorIs(t, err, ErrInvalidConfig)
+		}
 		if err != nil {
 			require.ErrorIs(t, err, ErrInvalidConfig)
 			var ce *ConfigError

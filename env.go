@@ -68,7 +68,7 @@ func LoadConfigEnv(path string, environ []string) (SMSConfig, error) {
 func ParseConfigEnv(data []byte, environ []string) (SMSConfig, error) {
 	doc, err := decodeRaw(data)
 	if err != nil {
-		return ParseConfig(data) // reports the syntax error as ParseConfig does
+		return SMSConfig{}, err // as ParseConfig reports it
 	}
 	if doc == nil { // an empty document: the environment may supply everything
 		doc = map[string]any{}
