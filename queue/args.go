@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivershared/uniquestates"
@@ -74,8 +75,8 @@ func prepareInsert(_ context.Context, params *rivertype.JobInsertParams) error {
 		return fmt.Errorf("smscourier/queue: decode job args: %w", err)
 	}
 	m := &args.Message
-	if m.To == "" {
-		return fmt.Errorf("%w: to is empty", smscourier.ErrInvalidMessage)
+	if strings.TrimSpace(m.To) == "" { // as the courier would refuse it
+		return fmt.Errorf("%w: to is empty or only spaces", smscourier.ErrInvalidMessage)
 	}
 	if m.IdempotencyKey == "" {
 		m.IdempotencyKey = smscourier.NewIdempotencyKey()

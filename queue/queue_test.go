@@ -129,6 +129,7 @@ func TestEnqueueRefusesInvalidMessages(t *testing.T) {
 	client := newClient(t, db, nil, testConfig())
 	for name, m := range map[string]smscourier.Message{
 		"empty to":         {Body: "x"},
+		"blank to":         {To: " \t ", Body: "x"},
 		"key with space":   {To: "+1", Body: "x", IdempotencyKey: "a b"},
 		"key too long":     {To: "+1", Body: "x", IdempotencyKey: strings.Repeat("k", 256)},
 		"key not ascii":    {To: "+1", Body: "x", IdempotencyKey: "clé"},
