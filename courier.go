@@ -306,8 +306,19 @@ func (c *Courier) Send(ctx context.Context, to, body string) error {
 // ErrInvalidMessage, ErrCancel or ErrTemplate. After trying, the error wraps
 // one failure class: ErrNotSent, ErrRefused, ErrOutcomeUnknown or
 // ErrRejected; a reply outside 2xx is a *GatewayError. Errors never contain
-// the message text, credentials or URL userinfo.
+// the message text, the recipient, credentials or URL userinfo, not even
+// where a gateway echoed them into a reply that net/http quotes: they are
+// "[withheld]".
 func (c *Courier) SendMessage(ctx context.Context, m Message) (Result, error) {
+	res, err := c.sendMessage(ctx, m)
+	if err != nil {
+		err = c.withholdSecrets(err, &m)
+	}
+	return res, err
+}
+
+// sendMessage is SendMessage with errors that may still show secrets.
+func (c *Courier) sendMessage(ctx context.Context, m Message) (Result, error) {
 	p, err := c.prepare(ctx, &m)
 	res := Result{IdempotencyKey: p.key}
 	if err != nil {
@@ -405,8 +416,17 @@ func sleep(ctx context.Context, d time.Duration) error {
 // credentials and the idempotency key header applied and a body that can be
 // read (and re-read through GetBody). Nothing is sent. It fails as
 // SendMessage does before sending. With an empty m.IdempotencyKey each call
-// makes a new random key.
+// makes a new random key. Its errors withhold secrets as SendMessage's do.
 func (c *Courier) Render(ctx context.Context, m Message) (*http.Request, error) {
+	req, err := c.render(ctx, m)
+	if err != nil {
+		return nil, c.withholdSecrets(err, &m)
+	}
+	return req, nil
+}
+
+// render is Render with errors that may still show secrets.
+func (c *Courier) render(ctx context.Context, m Message) (*http.Request, error) {
 	p, err := c.prepare(ctx, &m)
 	if err != nil {
 		return nil, err

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -177,22 +175,36 @@ type GatewayError struct {
 	RetryAfter time.Duration
 	// ErrorCode and ErrorMessage are the gateway's own error, as the
 	// response template extracted them; "" without a response template.
+	// They are kept as extracted; Error shows ErrorCode with the secrets of
+	// the message withheld.
 	ErrorCode, ErrorMessage string
 
-	hasRetryAfter bool  // RetryAfter was given, not defaulted
-	class         error // set by a response template; nil: by status
+	hasRetryAfter bool   // RetryAfter was given, not defaulted
+	class         error  // set by a response template; nil: by status
+	shownCode     string // ErrorCode as Error shows it, when codeWithheld
+	codeWithheld  bool   // shownCode replaces ErrorCode in Error
 }
 
 // Error returns "smscourier: gateway replied with status N Text", followed
-// by ", error code C" when the response template found one. The gateway's
-// error message and body are left out: they may echo the message.
+// by ", error code C" when the response template found one, with the
+// secrets of the message withheld from C. The gateway's error message and
+// body are left out: they may echo the message.
 func (e *GatewayError) Error() string {
 	msg := fmt.Sprintf("smscourier: gateway replied with status %d %s", e.StatusCode, http.StatusText(e.StatusCode))
-	if e.ErrorCode != "" {
-		msg += ", error code " + e.ErrorCode
+	code := e.ErrorCode
+	if e.codeWithheld {
+		code = e.shownCode
+	}
+	if code != "" {
+		msg += ", error code " + code
 	}
 	return msg
 }
+
+// Format prints Error for %v and %s with any flags, %#v included, and
+// applies other verbs (%q, %x) to it: Header and Body, which may echo the
+// message, are never printed.
+func (e *GatewayError) Format(f fmt.State, verb rune) { formatText(f, verb, e.Error()) }
 
 // Unwrap returns the failure class: the response template's verdict when
 // there is one, else that of the status.
@@ -223,8 +235,9 @@ type sendError struct {
 	cause error
 }
 
-func (e *sendError) Error() string   { return e.msg }
-func (e *sendError) Unwrap() []error { return []error{e.class, e.cause} }
+func (e *sendError) Error() string                 { return e.msg }
+func (e *sendError) Unwrap() []error               { return []error{e.class, e.cause} }
+func (e *sendError) Format(f fmt.State, verb rune) { formatText(f, verb, e.msg) }
 
 // templateError is a runtime error of a template: where it failed (the
 // template's name, with line:column when known; empty when the message
@@ -278,48 +291,43 @@ func (e *templateError) Error() string {
 
 func (e *templateError) Unwrap() error { return ErrTemplate }
 
-// withheldError is an error whose text had a template error's message
-// replaced by one with parts of the SMS taken out. It unwraps to the
-// sentinels of the original error only, never to the original text.
+func (e *templateError) Format(f fmt.State, verb rune) { formatText(f, verb, e.Error()) }
+
+// withheldError is an error of the courier whose text had secrets taken
+// out (by withhold or by a scrubber): it unwraps to errs, never to an
+// error that shows the original text.
 type withheldError struct {
 	msg  string
 	errs []error
 }
 
-func (e *withheldError) Error() string   { return e.msg }
-func (e *withheldError) Unwrap() []error { return e.errs }
+func (e *withheldError) Error() string                 { return e.msg }
+func (e *withheldError) Unwrap() []error               { return e.errs }
+func (e *withheldError) Format(f fmt.State, verb rune) { formatText(f, verb, e.msg) }
 
 // withhold returns err with the message part of the template error in its
-// chain redacted: every occurrence of the given values is replaced by
-// "[withheld]", together with each word of 4 or more characters of the
-// first value (the message text: a one-time code is such a word). Values
-// shorter than 3 characters are left, as they would match anywhere. Only
-// the engine's message is touched, never the courier's own words or the
-// template's location. When nothing matches, err is returned as it is.
+// chain redacted, by the rules for text from outside the courier (see
+// scrub.go) with text and others as the message's values: every
+// occurrence of them, in the forms an error can quote them, is replaced
+// by "[withheld]", together with each word of 4 or more bytes of them (a
+// one-time code is such a word). Values shorter than 3 bytes are left, as
+// they would match anywhere. Only the engine's message is touched, never
+// the courier's own words or the template's location. When nothing
+// matches, err is returned as it is; else the result unwraps to the
+// redacted template error and the sentinels of err.
 func withhold(err error, text string, others ...string) error {
 	var te *templateError
 	if !errors.As(err, &te) {
 		return err // the courier's own errors never quote the message
 	}
-	msg := te.msg
-	secrets := append([]string{text}, others...)
-	secrets = append(secrets, strings.FieldsFunc(text, func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
-	})...)
-	changed := false
-	for _, s := range secrets {
-		if len(s) >= 3 && (s == text || len(s) >= 4 || slices.Contains(others, s)) && strings.Contains(msg, s) {
-			msg = strings.ReplaceAll(msg, s, "[withheld]")
-			changed = true
-		}
-	}
-	if !changed {
+	msg := newScrubber(nil, append([]string{text}, others...)...).foreignText(te.msg)
+	if msg == te.msg {
 		return err
 	}
 	redacted := &templateError{where: te.where, msg: msg, size: te.size}
 	full := strings.Replace(err.Error(), te.Error(), redacted.Error(), 1)
-	var errs []error
-	for _, sentinel := range []error{ErrTemplate, ErrOutcomeUnknown, ErrCancel, ErrInvalidMessage, context.Canceled, context.DeadlineExceeded} {
+	errs := []error{redacted}
+	for _, sentinel := range []error{ErrOutcomeUnknown, ErrCancel, ErrInvalidMessage, context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, sentinel) {
 			errs = append(errs, sentinel)
 		}

@@ -122,12 +122,10 @@ func sensitiveName(name string) bool {
 
 // String describes the courier without credentials, for example
 // "smscourier.Courier(POST https://api.example.com/v1/send)": the URL
-// without user information or query.
-func (c *Courier) String() string {
-	switch {
-	case c == nil:
-		return "smscourier.Courier(nil)"
-	case c.disabled:
+// without user information or query. A Courier value and a *Courier
+// print alike; a nil *Courier prints as fmt prints nil pointers, "<nil>".
+func (c Courier) String() string {
+	if c.disabled {
 		return "smscourier.Courier(disabled)"
 	}
 	return "smscourier.Courier(" + c.method + " " + c.shownURL + ")"
@@ -135,7 +133,7 @@ func (c *Courier) String() string {
 
 // Format prints String for every verb, so that no verb (%+v, %#v, ...)
 // shows the credentials the courier holds.
-func (c *Courier) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
+func (c Courier) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
 
 // LogValue logs String.
-func (c *Courier) LogValue() slog.Value { return slog.StringValue(c.String()) }
+func (c Courier) LogValue() slog.Value { return slog.StringValue(c.String()) }
