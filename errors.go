@@ -24,13 +24,12 @@ var ErrDisabled = errors.New("smscourier: sms courier is disabled")
 var ErrCancel = errors.New("smscourier: template cancelled the message")
 
 // ErrInvalidMessage is wrapped by the error returned, before anything is
-// rendered or sent, when a
-// Message is unusable: a To that is empty or only spaces, control
-// characters in To or From, text that is not valid UTF-8, an idempotency key
-// that is not 1 to 255 visible ASCII characters, TemplateData that cannot be
-// encoded as JSON, nests deeper than 64 levels or encodes to more than 64
-// KiB, or, with WithStrictE164, a To that is not E.164. The error names the
-// rule broken, never the data.
+// rendered or sent, when a Message is unusable: a To that is empty or only
+// spaces, control characters in To or From, text that is not valid UTF-8,
+// an idempotency key that is not 1 to 255 visible ASCII characters,
+// TemplateData that cannot be encoded as JSON, nests deeper than 64 levels
+// or encodes to more than 64 KiB, or, with WithStrictE164, a To that is not
+// E.164. The error names the rule broken, never the data.
 var ErrInvalidMessage = errors.New("smscourier: invalid message")
 
 // ErrExpired is returned, or wrapped, when a Message's NotAfter has passed:
