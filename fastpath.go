@@ -414,21 +414,37 @@ func compileOperands(x *ast.Binary) (fstr, fstr, bool) {
 // constString returns the value of a string literal, or of literals joined
 // with +.
 func constString(n ast.Node) (string, bool) {
-	switch x := n.(type) {
-	case *ast.LiteralString:
-		return x.Value, true
-	case *ast.Binary:
-		if x.Op != ast.BopPlus {
-			return "", false
+	var b strings.Builder
+	ok := walkPlus(n, func(leaf ast.Node) bool {
+		lit, ok := leaf.(*ast.LiteralString)
+		if ok {
+			b.WriteString(lit.Value)
 		}
-		a, ok := constString(x.Left)
-		if !ok {
-			return "", false
+		return ok
+	})
+	return b.String(), ok
+}
+
+// walkPlus calls leaf, left to right, on the operands of the tree of +
+// operators rooted at n (on n itself when n is no +), and stops at the
+// first that returns false. It reports whether every call returned true.
+// It takes time linear in the size of the tree and does not recurse,
+// however deep the tree: a chain a + b + c + ... parses as a tree as deep
+// as the chain is long.
+func walkPlus(n ast.Node, leaf func(ast.Node) bool) bool {
+	stack := []ast.Node{n}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if x, ok := n.(*ast.Binary); ok && x.Op == ast.BopPlus {
+			stack = append(stack, x.Right, x.Left)
+			continue
 		}
-		b, ok := constString(x.Right)
-		return a + b, ok
+		if !leaf(n) {
+			return false
+		}
 	}
-	return "", false
+	return true
 }
 
 // compileString compiles an expression that must yield a string.
@@ -448,17 +464,14 @@ func compileString(n ast.Node) (fstr, bool) {
 		if x.Op != ast.BopPlus {
 			return nil, false
 		}
-		left, right, ok := compileOperands(x)
+		var parts fconcat
+		ok := walkPlus(x, func(leaf ast.Node) bool {
+			p, ok := compileString(leaf) // never an fconcat: leaf is no +
+			parts = append(parts, p)
+			return ok
+		})
 		if !ok {
 			return nil, false
-		}
-		var parts fconcat
-		for _, p := range []fstr{left, right} {
-			if c, ok := p.(fconcat); ok {
-				parts = append(parts, c...)
-			} else {
-				parts = append(parts, p)
-			}
 		}
 		return parts, true
 	case *ast.Apply:
