@@ -2,35 +2,15 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // startGateway runs "smscourier gateway args..." and returns its URL, its
 // output so far and a function that interrupts it and returns its exit
@@ -41,7 +21,7 @@ func startGateway(t *testing.T, args ...string) (string, func() (int, string)) {
 	cmd.Env = []string{}
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr lockedBuffer // written by os/exec's copying goroutine
+	var stderr syncBuffer // written by os/exec's copying goroutine
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
@@ -52,7 +32,7 @@ func startGateway(t *testing.T, args ...string) (string, func() (int, string)) {
 	const lead = "smscourier gateway: listening on "
 	require.True(t, strings.HasPrefix(first, lead), first)
 	url, _, _ := strings.Cut(strings.TrimPrefix(first, lead), " ")
-	var rest lockedBuffer
+	var rest syncBuffer
 	done := make(chan struct{})
 	go func() { _, _ = io.Copy(&rest, lines); close(done) }()
 	return url, func() (int, string) {

@@ -21,7 +21,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// syncBuffer is a bytes.Buffer safe for the worker's goroutines.
+// syncBuffer is a bytes.Buffer safe for concurrent writers and readers: the
+// worker's goroutines, or os/exec's copying goroutine.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
