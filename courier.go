@@ -665,6 +665,14 @@ func readReply(resp *http.Response) []byte {
 // replyBuffers holds the buffers replies are read into.
 var replyBuffers = sync.Pool{New: func() any { return new([maxReplyPrefix]byte) }}
 
+// Validate reports whether any Courier would accept m: the checks
+// SendMessage and Render make before rendering, less those a Courier's
+// options add (WithStrictE164). An empty IdempotencyKey is valid: the
+// courier makes one. The error wraps ErrInvalidMessage and names the rule
+// broken, never the data. A queue calls it before storing a message, so
+// that a message that can never be sent is refused at once.
+func (m Message) Validate() error { return m.validate() }
+
 // validate checks m before anything is rendered or sent, and replaces
 // m.TemplateData by its JSON encoding (a json.RawMessage), checked against
 // the template data limits, so that it is encoded once.

@@ -614,3 +614,39 @@ func TestNewReportsEveryProblem(t *testing.T) {
 		assert.ErrorIs(t, c.Send(context.Background(), "+1555", "x"), ErrDisabled)
 	})
 }
+
+func TestMessageValidate(t *testing.T) {
+	deep := any("leaf")
+	for range 65 {
+		deep = []any{deep}
+	}
+	data := map[string]any{"code": "123456"}
+	cases := []struct {
+		name  string
+		m     Message
+		valid bool
+	}{
+		{"minimal", Message{To: "+14134242223"}, true},
+		{"with key and data", Message{To: "+1", Body: "hi", IdempotencyKey: "otp-1", TemplateData: data}, true},
+		{"blank to", Message{To: " \t", Body: "hi"}, false},
+		{"control in from", Message{To: "+1", From: "a\nb"}, false},
+		{"body not UTF-8", Message{To: "+1", Body: "\xff"}, false},
+		{"key with a space", Message{To: "+1", IdempotencyKey: "a b"}, false},
+		{"key too long", Message{To: "+1", IdempotencyKey: strings.Repeat("k", 256)}, false},
+		{"data too deep", Message{To: "+1", TemplateData: deep}, false},
+		{"data not JSON", Message{To: "+1", TemplateData: func() {}}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.m.Validate()
+			if tc.valid {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorIs(t, err, ErrInvalidMessage)
+		})
+	}
+	m := Message{To: "+1", TemplateData: data}
+	require.NoError(t, m.Validate())
+	assert.Equal(t, data, m.TemplateData, "Validate leaves the message as it was")
+}
