@@ -1,6 +1,7 @@
 package smscourier
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -88,6 +89,34 @@ func WithSSRFAllowlist(prefixes ...netip.Prefix) Option {
 	return optionFunc(func(o *options) { o.egress = &egressPolicy{allow: allow} })
 }
 
+// SSRFDialContext returns a dial function that connects only where
+// WithSSRFAllowlist(allow...) lets a Courier connect (WithSSRFProtection
+// when allow is empty): the one mechanism behind both options, exported for
+// transports the Courier cannot protect itself. WithSSRFProtection needs to
+// reach the *http.Transport of the Courier's client; a client whose
+// Transport is another http.RoundTripper (otelhttp's, a retrying or
+// logging wrapper) can be protected by building its underlying
+// *http.Transport with this function as DialContext, no Proxy, and no other
+// dial function, then passing the client with WithHTTPClient alone:
+//
+//	dial, err := smscourier.SSRFDialContext()
+//	tr := &http.Transport{DialContext: dial, ForceAttemptHTTP2: true}
+//	client := &http.Client{Timeout: 15 * time.Second, Transport: otelhttp.NewTransport(tr)}
+//	courier, err := smscourier.New(cfg, smscourier.WithHTTPClient(client))
+//
+// The check runs on the resolved address of every connection, with a 30 s
+// connect timeout; a refused one fails with an error wrapping
+// ErrEgressDenied, so a send refused on its first connection also wraps
+// ErrNotSent. It fails, wrapping ErrInvalidConfig, when a prefix is invalid.
+func SSRFDialContext(allow ...netip.Prefix) (func(ctx context.Context, network, address string) (net.Conn, error), error) {
+	p := egressPolicy{allow: slices.Clone(allow)}
+	dial, err := p.dialContext()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	return dial, nil
+}
+
 // egressPolicy is the SSRF protection asked for by the options. The zero
 // value refuses every non-public address.
 type egressPolicy struct {
@@ -104,7 +133,7 @@ const egressDialTimeout = 30 * time.Second
 // would. It fails when p's allowlist holds an invalid prefix or c's
 // transport is not an *http.Transport or nil.
 func (p *egressPolicy) protect(c *http.Client) (*http.Client, error) {
-	check, err := p.control()
+	dial, err := p.dialContext()
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +146,8 @@ func (p *egressPolicy) protect(c *http.Client) (*http.Client, error) {
 		if c.Transport == nil {
 			return nil, fmt.Errorf("SSRF protection needs an *http.Transport, and http.DefaultTransport is a %T", rt)
 		}
-		return nil, fmt.Errorf("SSRF protection needs the HTTP client's Transport to be an *http.Transport or nil, not %T", rt)
+		return nil, fmt.Errorf("SSRF protection needs the HTTP client's Transport to be an *http.Transport or nil, not %T; "+
+			"protect another RoundTripper by building its transport with SSRFDialContext", rt)
 	}
 	tr := base.Clone()
 	// Clone has settled base's HTTP/2 set-up: "h2" is there when base
@@ -125,11 +155,7 @@ func (p *egressPolicy) protect(c *http.Client) (*http.Client, error) {
 	h2 := base.TLSNextProto["h2"] != nil
 
 	tr.Proxy = nil
-	tr.DialContext = (&net.Dialer{
-		Timeout:   egressDialTimeout,
-		KeepAlive: 30 * time.Second,
-		Control:   check,
-	}).DialContext
+	tr.DialContext = dial
 	// A TLS dialer would connect without the check; the deprecated ones
 	// too, when set alone.
 	tr.DialTLSContext = nil
@@ -153,6 +179,19 @@ func (p *egressPolicy) protect(c *http.Client) (*http.Client, error) {
 	protected := *c
 	protected.Transport = tr
 	return &protected, nil
+}
+
+// dialContext returns the checked dial function of a protected client.
+func (p *egressPolicy) dialContext() (func(ctx context.Context, network, address string) (net.Conn, error), error) {
+	check, err := p.control()
+	if err != nil {
+		return nil, err
+	}
+	return (&net.Dialer{
+		Timeout:   egressDialTimeout,
+		KeepAlive: 30 * time.Second,
+		Control:   check,
+	}).DialContext, nil
 }
 
 // control returns the net.Dialer Control function that enforces p: it

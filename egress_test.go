@@ -373,6 +373,7 @@ func TestSSRFProtectionCustomRoundTripper(t *testing.T) {
 	assert.Equal(t, "WithSSRFProtection", ce.Problems[0].Path)
 	assert.Contains(t, ce.Problems[0].Message, "*http.Transport")
 	assert.Contains(t, ce.Problems[0].Message, "roundTripperFunc")
+	assert.Contains(t, ce.Problems[0].Message, "SSRFDialContext", "the error names the way out")
 
 	// Without protection the same client is accepted.
 	_, err = New(smsConfig("https://sms.example.com/send", ""), WithHTTPClient(client))
@@ -582,4 +583,49 @@ func TestEgressControl(t *testing.T) {
 			assert.Contains(t, err.Error(), "refused by SSRF protection")
 		})
 	}
+}
+
+// TestSSRFDialContextUnderAnotherRoundTripper protects a client whose
+// Transport is a wrapper (as otelhttp's is) with the exported dialer.
+func TestSSRFDialContextUnderAnotherRoundTripper(t *testing.T) {
+	wrapped := func(t *testing.T, allow ...netip.Prefix) (*http.Client, *atomic.Int32) {
+		dial, err := SSRFDialContext(allow...)
+		require.NoError(t, err)
+		tr := &http.Transport{DialContext: dial}
+		t.Cleanup(tr.CloseIdleConnections)
+		var calls atomic.Int32
+		return &http.Client{Timeout: 5 * time.Second, Transport: roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+			calls.Add(1)
+			return tr.RoundTrip(r)
+		})}, &calls
+	}
+	send := func(t *testing.T, client *http.Client) (*gateway, error) {
+		g := newGateway(t, nil)
+		c, err := New(smsConfig(g.URL+"/send", b64("function(ctx) {to: ctx.to}")), WithHTTPClient(client), WithoutRetries())
+		require.NoError(t, err)
+		return g, c.Send(context.Background(), "+15005550006", "code 123456")
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		client, calls := wrapped(t)
+		g, err := send(t, client)
+		require.Error(t, err)
+		assert.ErrorIs(t, err, ErrEgressDenied)
+		assert.ErrorIs(t, err, ErrNotSent)
+		assert.Contains(t, err.Error(), "refused by SSRF protection")
+		assert.Equal(t, int32(1), calls.Load(), "the wrapper saw the request")
+		assert.Empty(t, g.got())
+		assert.Zero(t, g.connections())
+	})
+	t.Run("allowlisted", func(t *testing.T) {
+		client, calls := wrapped(t, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+		g, err := send(t, client)
+		require.NoError(t, err)
+		assert.Equal(t, int32(1), calls.Load())
+		assert.Len(t, g.got(), 1)
+	})
+	t.Run("invalid prefix", func(t *testing.T) {
+		_, err := SSRFDialContext(netip.Prefix{})
+		assert.ErrorIs(t, err, ErrInvalidConfig)
+	})
 }
