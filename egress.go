@@ -57,7 +57,8 @@ var ErrEgressDenied = errors.New("smscourier: destination refused by SSRF protec
 // is used when the original transport would use it, through an HTTP/2
 // transport of the copy's own. Any other http.RoundTripper makes New fail
 // with an error wrapping ErrInvalidConfig at WithSSRFProtection, since it
-// could connect anywhere.
+// could connect anywhere: protect such a client with SSRFDialContext, the
+// same checked dialer, instead.
 //
 // A refused connection fails the send with an error wrapping ErrEgressDenied;
 // a refused template fetch makes New fail with ErrInvalidConfig. Combine it
