@@ -15,8 +15,25 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// slowInProcessTemplate takes about a second of CPU (more under -race).
-const slowInProcessTemplate = `function(ctx) {n: std.foldl(function(acc, x) acc + 1, std.range(1, 1000000), 0)}`
+// slowInProcessTemplate counts to ctx.template_data.n: its CPU time grows
+// with n, which slowTemplateData sets for the machine at hand.
+const slowInProcessTemplate = `function(ctx) {n: std.foldl(function(acc, x) acc + 1, std.range(1, ctx.template_data.n), 0)}`
+
+// slowTemplateData returns the template data that makes c, built on
+// slowInProcessTemplate, evaluate for about a second of CPU on this machine,
+// under -race or not: it times one evaluation of a shorter count and scales
+// it, so that the tests' deadlines hold on a machine ten times faster or
+// slower than the one they were written on.
+func slowTemplateData(t *testing.T, c *Courier) map[string]any {
+	t.Helper()
+	const probe = 100000
+	start := time.Now()
+	_, err := c.Render(context.Background(), Message{To: "+1555", Body: "x", TemplateData: map[string]any{"n": probe}})
+	require.NoError(t, err)
+	took := max(time.Since(start), time.Millisecond)
+	n := int(float64(probe) * float64(time.Second) / float64(took))
+	return map[string]any{"n": min(max(n, probe), 1<<30)}
+}
 
 // TestHostileTemplatesAtNew shows that templates which would crash or hang
 // go-jsonnet's parser, or read the host's files, are refused by New, and
@@ -92,11 +109,12 @@ func TestSlowTemplateHonoursDeadline(t *testing.T) {
 	gw := newGateway(t, nil)
 	c, err := New(smsConfig(gw.URL+"/send", b64(slowInProcessTemplate)))
 	require.NoError(t, err)
+	slow := Message{To: "+1555", Body: "x", TemplateData: slowTemplateData(t, c)}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err = c.Send(ctx, "+1555", "x")
+	_, err = c.SendMessage(ctx, slow)
 	took := time.Since(start)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, took, 300*time.Millisecond+time.Second, "returns at the deadline, long before the evaluation ends")
@@ -109,13 +127,14 @@ func TestSlowTemplateHonoursDeadline(t *testing.T) {
 		waitForAbandonedEvaluations(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		require.ErrorIs(t, c.Send(ctx, "+1555", "x"), context.DeadlineExceeded)
+		_, err := c.SendMessage(ctx, slow)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
 		// That evaluation runs on for most of a second: the next one with a
 		// context is refused at once.
 		ctx2, cancel2 := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel2()
 		start := time.Now()
-		err := c.Send(ctx2, "+1555", "x")
+		_, err = c.SendMessage(ctx2, slow)
 		require.ErrorIs(t, err, ErrTemplate)
 		assert.Contains(t, err.Error(), "still running past their deadline")
 		assert.Less(t, time.Since(start), time.Second, "refused without evaluating")

@@ -2,6 +2,8 @@ package smscourier
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf16"
@@ -132,40 +134,52 @@ func TestSegments(t *testing.T) {
 }
 
 // TestSegmentsGSMAlphabet checks the GSM 03.38 tables against the standard.
-func TestSegmentsGSMAlphabet(t *testing.T) {
-	basic := []rune(gsmBasic)
-	require.Len(t, basic, 128)
-	for _, tc := range []struct {
-		septet int
-		want   rune
-	}{
-		{0x00, '@'}, {0x01, '£'}, {0x02, '$'}, {0x03, '¥'}, {0x09, 'Ç'}, {0x0a, '\n'},
-		{0x0d, '\r'}, {0x10, 'Δ'}, {0x11, '_'}, {0x1b, 0x1b}, {0x1e, 'ß'}, {0x1f, 'É'},
-		{0x20, ' '}, {0x24, '¤'}, {0x40, '¡'}, {0x41, 'A'}, {0x5b, 'Ä'}, {0x5f, '§'},
-		{0x60, '¿'}, {0x61, 'a'}, {0x7b, 'ä'}, {0x7e, 'ü'}, {0x7f, 'à'},
-	} {
-		assert.Equalf(t, string(tc.want), string(basic[tc.septet]), "septet %#02x", tc.septet)
-	}
-
-	// Over all of Unicode: 127 characters of one septet, 10 of two.
-	counts := map[int]int{}
-	for r := rune(0); r <= utf8.MaxRune; r++ {
-		counts[gsmSeptets(r)]++
-	}
-	assert.Equal(t, 127, counts[1])
-	assert.Equal(t, 10, counts[2])
-
-	// Printable ASCII: the extension characters take two septets, the
-	// backtick is not GSM-7, everything else takes one.
-	for r := rune(0x20); r < 0x7f; r++ {
-		want := 1
-		switch {
-		case strings.ContainsRune("^{}\\[~]|", r):
-			want = 2
-		case r == '`':
-			want = 0
+// gsmStandard reads testdata/gsm0338.txt, the GSM 03.38 tables typed from
+// the standard apart from the code, and returns each character's septets:
+// 1 for the default alphabet, 2 for the extension table.
+func gsmStandard(t *testing.T) map[rune]int {
+	t.Helper()
+	data, err := os.ReadFile("testdata/gsm0338.txt")
+	require.NoError(t, err)
+	septets := map[rune]int{}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		code, rest, ok := strings.Cut(line, "\t")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
 		}
-		assert.Equalf(t, want, gsmSeptets(r), "%q", r)
+		cp, _, _ := strings.Cut(rest, "\t")
+		r, err := strconv.ParseUint(strings.TrimPrefix(cp, "0x"), 16, 32)
+		require.NoError(t, err, line)
+		_, dup := septets[rune(r)]
+		require.False(t, dup, "U+%04X twice", r)
+		septets[rune(r)] = len(strings.TrimPrefix(code, "0x")) / 2
+	}
+	return septets
+}
+
+func TestSegmentsGSMAlphabet(t *testing.T) {
+	standard := gsmStandard(t)
+	counts := map[int]int{}
+	for _, n := range standard {
+		counts[n]++
+	}
+	require.Equal(t, 127, counts[1], "the default alphabet: 128 septets less the escape")
+	require.Equal(t, 10, counts[2], "the extension table")
+
+	// Over all of Unicode, the code agrees with the standard's table.
+	for r := rune(0); r <= utf8.MaxRune; r++ {
+		if got, want := gsmSeptets(r), standard[r]; got != want {
+			t.Errorf("gsmSeptets(U+%04X %q) = %d, the standard says %d", r, r, got, want)
+		}
+	}
+	// And so does Segments, which packs them.
+	for r, n := range standard {
+		info := Segments(string(r))
+		assert.Equalf(t, EncodingGSM7, info.Encoding, "U+%04X", r)
+		assert.Equalf(t, n, info.Characters, "U+%04X counts %d septets", r, n)
+	}
+	for _, r := range []rune{'`', 'ç', 'á', 0x1b, 0xa0, 'Ω' + 1} {
+		assert.Equalf(t, EncodingUCS2, Segments(string(r)).Encoding, "U+%04X is not GSM-7", r)
 	}
 }
 
