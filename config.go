@@ -3,6 +3,7 @@ package smscourier
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -271,7 +272,7 @@ func decodeChannel(m map[string]any, path string, ps *problems) SMSConfig {
 		case "id":
 		case "type":
 			if t := str(m[k], p, ps); t != "http" {
-				ps.add(p, "must be http for the sms channel, not %q", t)
+				ps.add(p, "must be http for the sms channel")
 			}
 		case "from":
 			cfg.From = str(m[k], p, ps)
@@ -418,7 +419,7 @@ func (c SMSConfig) check(prefix string) problems {
 	case rc.Method == "":
 		ps.add(p+".method", "required")
 	case !isToken(rc.Method):
-		ps.add(p+".method", "%q is not a valid HTTP method", rc.Method)
+		ps.add(p+".method", "not a valid HTTP method")
 	}
 	for _, t := range []struct{ key, uri string }{{"body", rc.Body}, {"response", rc.Response}} {
 		if t.uri == "" {
@@ -454,7 +455,7 @@ func checkURL(raw, path string, ps *problems) {
 	case u.Host == "":
 		ps.add(path, "must be absolute, with a host")
 	case u.Path == "" && u.Opaque == "":
-		ps.add(path, "must include a path, for example %s://%s/v1/messages", u.Scheme, u.Host)
+		ps.add(path, "must include a path, for example %s://HOST/v1/messages", u.Scheme)
 	}
 }
 
@@ -482,7 +483,7 @@ func checkHeaders(h map[string]string, path string, ps *problems) {
 		}
 		if canon == "Content-Type" {
 			if _, _, err := mime.ParseMediaType(value); err != nil {
-				ps.add(p, "not a valid media type: %v", err)
+				ps.add(p, "not a valid media type")
 			}
 		}
 	}
@@ -544,12 +545,12 @@ func checkAuth(a AuthConfig, path string, ps *problems) {
 				ps.add(cp+".value", "not a valid cookie value (no spaces, quotes, commas, semicolons, backslashes or control characters)")
 			}
 		default:
-			ps.add(cp+".in", "must be header or cookie, not %q", c.In)
+			ps.add(cp+".in", "must be header or cookie")
 		}
 		notFor("user", c.User != "")
 		notFor("password", c.Password != "")
 	default:
-		ps.add(path+".type", "must be api_key or basic_auth, not %q", a.Type)
+		ps.add(path+".type", "must be api_key or basic_auth")
 	}
 }
 
@@ -642,17 +643,17 @@ func parseTemplateURI(raw string) (templateURI, error) {
 	case "base64":
 		data, err := decodeBase64(rest)
 		if err != nil {
-			return templateURI{}, fmt.Errorf("base64:// data is not valid base64")
+			return templateURI{}, errors.New("base64:// data is not valid base64")
 		}
 		return templateURI{scheme: "base64", data: data}, nil
 	case "http", "https":
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
-			return templateURI{}, fmt.Errorf("not a valid http(s) URL")
+			return templateURI{}, errors.New("not a valid http(s) URL")
 		}
 		return templateURI{scheme: strings.ToLower(scheme), url: u}, nil
 	default:
-		return templateURI{}, fmt.Errorf("unsupported scheme %q: use file://, base64:// or http(s)://", scheme)
+		return templateURI{}, errors.New("unsupported scheme: use file://, base64:// or http(s)://")
 	}
 }
 

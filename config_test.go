@@ -860,3 +860,37 @@ func FuzzParseConfig(f *testing.F) {
 		require.NotNil(t, c)
 	})
 }
+
+// TestProblemsNeverQuoteValues: a Problem names the key path and the rule,
+// never the configured value, which may be a secret or come from the
+// environment.
+func TestProblemsNeverQuoteValues(t *testing.T) {
+	const v = "zqvalue"
+	cases := []struct {
+		name string
+		doc  string
+		path string
+	}{
+		{"channel type", "courier:\n  channels:\n    - id: sms\n      type: " + v + "\n      request_config: {url: 'https://h.example/p', method: POST}\n", "courier.channels[0].type"},
+		{"method", "courier:\n  sms:\n    enabled: true\n    request_config: {url: 'https://h.example/p', method: 'P " + v + "'}\n", "courier.sms.request_config.method"},
+		{"url without a path", "courier:\n  sms:\n    enabled: true\n    request_config: {url: 'https://" + v + ".example', method: POST}\n", "courier.sms.request_config.url"},
+		{"body scheme", "courier:\n  sms:\n    enabled: true\n    request_config: {url: 'https://h.example/p', method: POST, body: '" + v + "://x'}\n", "courier.sms.request_config.body"},
+		{"content type", "courier:\n  sms:\n    enabled: true\n    request_config: {url: 'https://h.example/p', method: POST, headers: {Content-Type: '" + v + "/a/b'}}\n", "courier.sms.request_config.headers.Content-Type"},
+		{"auth type", "courier:\n  sms:\n    enabled: true\n    request_config: {url: 'https://h.example/p', method: POST, auth: {type: " + v + ", config: {user: u}}}\n", "courier.sms.request_config.auth.type"},
+		{"api key in", "courier:\n  sms:\n    enabled: true\n    request_config: {url: 'https://h.example/p', method: POST, auth: {type: api_key, config: {name: k, value: s, in: " + v + "}}}\n", "courier.sms.request_config.auth.config.in"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.doc))
+			var ce *ConfigError
+			require.ErrorAs(t, err, &ce)
+			var found bool
+			for _, p := range ce.Problems {
+				found = found || p.Path == tc.path
+				assert.NotContains(t, p.Message, v, p.Path)
+			}
+			assert.True(t, found, "a problem at %s in %v", tc.path, ce.Problems)
+			assert.NotContains(t, err.Error(), v)
+		})
+	}
+}

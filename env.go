@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -112,7 +110,6 @@ type envKey struct {
 	segs   []any  // key path: string keys and int list indexes
 	path   string // as ParseConfig reports it: courier.channels[0].from
 	isBool bool
-	secret bool // its value is a credential
 }
 
 // requestConfigEnvKeys are the keys below request_config that variables may
@@ -145,12 +142,10 @@ func knownEnvKeys(doc map[string]any) map[string]envKey {
 				fmt.Fprintf(&path, "[%d]", s)
 			}
 		}
-		last := segs[len(segs)-1]
 		keys[name.String()] = envKey{
 			segs:   segs,
 			path:   path.String(),
 			isBool: isBool,
-			secret: last == "password" || last == "value" || last == "url",
 		}
 	}
 	block := func(prefix []any, top ...string) {
@@ -180,9 +175,7 @@ func knownEnvKeys(doc map[string]any) map[string]envKey {
 
 // envSetting records a key set from the environment.
 type envSetting struct {
-	name   string // the variable as written in environ
-	value  string
-	secret bool
+	name string // the variable as written in environ
 }
 
 // overrides collects what the variables did to a document.
@@ -245,7 +238,7 @@ func (ov *overrides) apply(root map[string]any, key envKey, name, value string) 
 		}
 	}
 	m[key.segs[len(key.segs)-1].(string)] = v
-	ov.set[key.path] = envSetting{name: name, value: value, secret: key.secret}
+	ov.set[key.path] = envSetting{name: name}
 }
 
 // note records that the variable name created the SMS block at segs[:i+1],
@@ -281,42 +274,14 @@ func (ov *overrides) result(cfg SMSConfig, err error) (SMSConfig, error) {
 	return SMSConfig{}, &ConfigError{Problems: list}
 }
 
-// quoted matches a Go-quoted string.
-var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
-
-// annotate names the variable behind a problem and removes any value taken
-// from the environment from its message.
+// annotate names the variable behind a problem. Problems never quote a
+// configured value, so none taken from the environment needs removing.
 func (ov *overrides) annotate(p Problem) Problem {
 	if s, ok := ov.set[p.Path]; ok {
-		// A URL's host is shown unquoted; a value holding a quote character
-		// that appears as it is was shown unquoted too. Both are looked for
-		// before the replacement below, which would cut them into pieces
-		// that survive.
-		original := p.Message
-		// Messages quote offending values with %q.
-		p.Message = quoted.ReplaceAllString(p.Message, "[hidden]")
-		if s.value != "" && (strings.Contains(p.Message, s.value) || strings.Contains(original, urlHost(s.value)) ||
-			strings.Contains(s.value, `"`) && strings.Contains(original, s.value)) {
-			p.Message = "invalid value"
-		}
 		p.Message += " (from environment variable " + s.name + ")"
 	}
 	if p.Path == "courier" && len(ov.created) > 0 {
 		p.Message += " (" + strings.Join(ov.created, "; ") + ")"
 	}
-	for _, s := range ov.set {
-		if s.secret && s.value != "" && strings.Contains(p.Message, s.value) {
-			p.Message = "invalid value (a value from the environment is not shown)"
-		}
-	}
 	return p
-}
-
-// urlHost returns the host of a URL value, which URL problems quote, or a
-// string no message contains.
-func urlHost(v string) string {
-	if u, err := url.Parse(v); err == nil && u.Host != "" {
-		return u.Host
-	}
-	return "\x00"
 }
