@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -123,6 +124,9 @@ func (s Secret) Format(f fmt.State, verb rune) {
 
 // MarshalJSON encodes String, never the value.
 func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// LogValue keeps a Secret out of slog records.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // LoadConfig reads the file at path and parses it with ParseConfig.
 func LoadConfig(path string) (SMSConfig, error) {

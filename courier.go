@@ -325,47 +325,75 @@ func (c *Courier) sendMessage(ctx context.Context, m Message) (Result, error) {
 		if !errors.Is(err, ErrDisabled) && !errors.Is(err, errNotBuilt) {
 			res.Segments = Segments(m.Body) // e.g. why WithMaxSegments refused it
 		}
-		c.logNotSent(ctx, &p, err)
+		if c != nil && c.logger != nil {
+			ev := c.event(&p, 0)
+			ev.Class, ev.Final = ClassOf(err), true
+			c.emit(ctx, ev)
+		}
 		return res, err
 	}
 	res.Segments = Segments(m.Body)
 	for {
 		res.Attempts++
+		watched := c.watched()
 		var started time.Time
-		if c.logger != nil || c.observer != nil {
+		if watched {
 			started = time.Now()
 		}
 		var r gatewayReply
 		r, err = c.attempt(ctx, &p)
-		c.logAttempt(ctx, &p, res.Attempts, r.status, err, started)
+		var wait time.Duration
+		retry := false
 		if err == nil {
 			res.StatusCode, res.Header, res.Body, res.MessageID = r.status, r.header, r.body, r.messageID
-			c.observe(res.Attempts, r.status, nil, started, 0, true)
-			return res, nil
+		} else {
+			wait, retry = c.retryWait(ctx, err, res.Attempts)
+			if retry {
+				err, retry = c.timeForRetry(ctx, &p, err, wait)
+			}
 		}
-		wait, retry := c.retryWait(ctx, err, res.Attempts)
-		c.observe(res.Attempts, 0, err, started, wait, !retry)
+		if watched {
+			ev := c.event(&p, res.Attempts)
+			ev.Class, ev.Status, ev.Duration, ev.Final = ClassOf(err), r.status, time.Since(started), !retry
+			var ge *GatewayError
+			if errors.As(err, &ge) {
+				ev.Status, ev.RetryAfter = ge.StatusCode, ge.RetryAfter
+			}
+			if retry {
+				ev.Wait = wait
+			}
+			c.emit(ctx, ev)
+		}
 		if !retry {
-			c.logOutcome(ctx, &p, res.Attempts, err)
 			return res, err
 		}
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			err = fmt.Errorf("%w (no time left for a retry in %s: %w)", err, wait, context.DeadlineExceeded)
-			c.logOutcome(ctx, &p, res.Attempts, err)
-			return res, err
-		}
-		if !p.notAfter.IsZero() && time.Until(p.notAfter) < wait {
-			err = fmt.Errorf("%w (a retry in %s would pass the message's NotAfter: %w)", err, wait, ErrExpired)
-			c.logOutcome(ctx, &p, res.Attempts, err)
-			return res, err
-		}
-		c.logRetry(ctx, &p, res.Attempts, wait, err)
 		if werr := sleep(ctx, wait); werr != nil {
 			err = fmt.Errorf("%w (retry abandoned: %w)", err, werr)
-			c.logOutcome(ctx, &p, res.Attempts, err)
+			if watched {
+				ev := c.event(&p, res.Attempts)
+				ev.Class, ev.Final, ev.abandoned = ClassOf(err), true, true
+				var ge *GatewayError
+				if errors.As(err, &ge) {
+					ev.Status, ev.RetryAfter = ge.StatusCode, ge.RetryAfter
+				}
+				c.emit(ctx, ev)
+			}
 			return res, err
 		}
 	}
+}
+
+// timeForRetry returns err and whether a retry in wait can happen: not when
+// ctx's deadline or the message's NotAfter comes first, in which case err
+// says so.
+func (c *Courier) timeForRetry(ctx context.Context, p *prepared, err error, wait time.Duration) (error, bool) {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+		return fmt.Errorf("%w (no time left for a retry in %s: %w)", err, wait, context.DeadlineExceeded), false
+	}
+	if !p.notAfter.IsZero() && time.Until(p.notAfter) < wait {
+		return fmt.Errorf("%w (a retry in %s would pass the message's NotAfter: %w)", err, wait, ErrExpired), false
+	}
+	return err, true
 }
 
 // retryWait decides whether the failure of attempt n is retried, and after

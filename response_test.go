@@ -217,10 +217,10 @@ func TestObserver(t *testing.T) {
 	defer mu.Unlock()
 	require.Len(t, events, 3)
 	for i, want := range []struct {
-		class  string
+		class  Class
 		status int
 		final  bool
-	}{{"refused", 503, false}, {"outcome_unknown", 500, false}, {"ok", 201, true}} {
+	}{{ClassRefused, 503, false}, {ClassOutcomeUnknown, 500, false}, {ClassOK, 201, true}} {
 		assert.Equal(t, i+1, events[i].Attempt)
 		assert.Equal(t, want.class, events[i].Class)
 		assert.Equal(t, want.status, events[i].Status)

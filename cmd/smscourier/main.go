@@ -172,11 +172,10 @@ prints {"method", "url", "headers", "body"} with the body exact.
 		summary: `Usage: smscourier send --config FILE --to NUMBER --body TEXT [--from SENDER] [--env=false] [--timeout 30s] [flags]
 
 Sends one SMS and prints the outcome, one "name: value" a line: status,
-class (ok, not_sent, refused, outcome_unknown, rejected, cancelled,
-invalid_message, template, disabled, other), attempts, idempotency_key, and
-when known message_id, segments, error_code and retry_after. The reply
-body (exactly as received) and the gateway's error message are printed
-only with --show-reply. Failures that are safe to retry are retried
+class (` + classList() + `),
+attempts, idempotency_key, and when known message_id, segments, error_code
+and retry_after. The reply body (exactly as received) and the gateway's
+error message are printed only with --show-reply. Failures that are safe to retry are retried
 (--attempts). Exits 0 when the gateway replied 2xx, 1 otherwise.
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
@@ -188,6 +187,15 @@ only with --show-reply. Failures that are safe to retry are retried
 		},
 		run: runSend,
 	},
+}
+
+// classList lists the classes send may print, as smscourier defines them.
+func classList() string {
+	var names []string
+	for _, c := range smscourier.Classes() {
+		names = append(names, string(c))
+	}
+	return strings.Join(names, ", ")
 }
 
 // invocation holds the flags and environment of one run.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -131,5 +132,85 @@ func FuzzRedaction(f *testing.F) {
 				}
 			}
 		}
+	})
+}
+
+func TestClasses(t *testing.T) {
+	all := Classes()
+	assert.Equal(t, ClassOK, all[0])
+	assert.Equal(t, ClassOther, all[len(all)-1])
+	assert.Len(t, all, 11)
+	for _, ce := range classErrors {
+		wrapped := fmt.Errorf("smscourier: x: %w", ce.err)
+		assert.Equal(t, ce.class, ClassOf(wrapped))
+		assert.Equal(t, string(ce.class), FailureClass(wrapped))
+		assert.Contains(t, all, ce.class)
+	}
+	assert.Equal(t, ClassOK, ClassOf(nil))
+	assert.Equal(t, ClassOther, ClassOf(errors.New("boom")))
+	all[0] = "changed"
+	assert.Equal(t, ClassOK, Classes()[0], "Classes returns a copy")
+}
+
+// TestEventsOnePath: the logger and the observer consume the same events,
+// one per attempt, and the last event of a send is Final.
+func TestEventsOnePath(t *testing.T) {
+	newCourier := func(t *testing.T, policy RetryPolicy, observe func(Event)) (*Courier, *bytes.Buffer) {
+		gw := newFaultGateway(t, reply(503))
+		var buf bytes.Buffer
+		logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"), WithRetryPolicy(policy), WithLogger(logger), WithObserver(observe))
+		require.NoError(t, err)
+		return c, &buf
+	}
+	msgs := func(buf *bytes.Buffer) []string {
+		var out []string
+		for line := range strings.SplitSeq(strings.TrimSpace(buf.String()), "\n") {
+			var r map[string]any
+			require.NoError(t, json.Unmarshal([]byte(line), &r))
+			out = append(out, r["msg"].(string))
+		}
+		return out
+	}
+
+	t.Run("no time left for the retry: the attempt's event is final", func(t *testing.T) {
+		var events []Event
+		c, buf := newCourier(t, RetryPolicy{BaseDelay: time.Hour, MaxDelay: time.Hour}, func(e Event) { events = append(events, e) })
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		require.ErrorIs(t, c.Send(ctx, "+14134242223", "hi"), context.DeadlineExceeded)
+		require.Len(t, events, 1)
+		assert.True(t, events[0].Final)
+		assert.Zero(t, events[0].Wait)
+		assert.Equal(t, ClassRefused, events[0].Class)
+		assert.Equal(t, 503, events[0].Status)
+		assert.Equal(t, "********2223", events[0].To)
+		assert.Equal(t, []string{"smscourier: attempt", "smscourier: failed"}, msgs(buf))
+	})
+	t.Run("retry abandoned while waiting: one more final event", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var events []Event
+		c, buf := newCourier(t, RetryPolicy{BaseDelay: time.Hour, MaxDelay: time.Hour}, func(e Event) {
+			events = append(events, e)
+			cancel() // the courier is about to wait for the retry
+		})
+		require.ErrorIs(t, c.Send(ctx, "+14134242223", "hi"), context.Canceled)
+		require.Len(t, events, 2)
+		assert.False(t, events[0].Final)
+		assert.Positive(t, events[0].Wait)
+		assert.Positive(t, events[0].Duration)
+		assert.True(t, events[1].Final)
+		assert.Equal(t, 1, events[1].Attempt)
+		assert.Zero(t, events[1].Duration)
+		assert.Equal(t, ClassRefused, events[1].Class)
+		assert.Equal(t, []string{"smscourier: attempt", "smscourier: retrying", "smscourier: failed"}, msgs(buf))
+	})
+	t.Run("refused before any attempt: logged, not observed", func(t *testing.T) {
+		var events []Event
+		c, buf := newCourier(t, RetryPolicy{}, func(e Event) { events = append(events, e) })
+		require.ErrorIs(t, c.Send(context.Background(), " ", "hi"), ErrInvalidMessage)
+		assert.Empty(t, events)
+		assert.Equal(t, []string{"smscourier: not sent"}, msgs(buf))
 	})
 }
