@@ -608,7 +608,7 @@ func TestEnvOverrides(t *testing.T) {
 		r := runCLI(t, dir, []string{"COURIER_SMS_REQUEST_CONFIG_METHOD=" + envSecret + " X", "COURIER_SMS_ENABLED=zq4"}, "validate", "--config", "kratos.yml")
 		assert.Equal(t, 1, r.code)
 		assert.Contains(t, r.stderr, "  courier.sms.enabled: environment variable COURIER_SMS_ENABLED must be true or false\n")
-		assert.Contains(t, r.stderr, "  courier.sms.request_config.method: [hidden] is not a valid HTTP method (from environment variable COURIER_SMS_REQUEST_CONFIG_METHOD)\n")
+		assert.Contains(t, r.stderr, "  courier.sms.request_config.method: not a valid HTTP method (from environment variable COURIER_SMS_REQUEST_CONFIG_METHOD)\n")
 	})
 	t.Run("a channel created by the environment is found", func(t *testing.T) {
 		dir := writeFiles(t, map[string]string{"kratos.yml": "courier:\n  channels:\n    - id: email\n      type: smtp\n"})
