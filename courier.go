@@ -355,6 +355,7 @@ func (c *Courier) sendMessage(ctx context.Context, m Message) (Result, error) {
 		if watched {
 			ev := c.event(&p, res.Attempts)
 			ev.Class, ev.Status, ev.Duration, ev.Final = ClassOf(err), r.status, time.Since(started), !retry
+			ev.Segments = res.Segments.Segments
 			var ge *GatewayError
 			if errors.As(err, &ge) {
 				ev.Status, ev.RetryAfter = ge.StatusCode, ge.RetryAfter
@@ -371,7 +372,8 @@ func (c *Courier) sendMessage(ctx context.Context, m Message) (Result, error) {
 			err = fmt.Errorf("%w (retry abandoned: %w)", err, werr)
 			if watched {
 				ev := c.event(&p, res.Attempts)
-				ev.Class, ev.Final, ev.abandoned = ClassOf(err), true, true
+				ev.Class, ev.Final, ev.Abandoned = ClassOf(err), true, true
+				ev.Segments = res.Segments.Segments
 				var ge *GatewayError
 				if errors.As(err, &ge) {
 					ev.Status, ev.RetryAfter = ge.StatusCode, ge.RetryAfter

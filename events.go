@@ -102,10 +102,13 @@ type Event struct {
 	To string
 	// IdempotencyKey is the message's idempotency key.
 	IdempotencyKey string
-
-	// abandoned marks the event of a send given up while waiting for a
-	// retry: its attempt was reported already.
-	abandoned bool
+	// Segments is the number of SMS segments the message takes (see
+	// Segments); 0 for a message refused before any attempt.
+	Segments int
+	// Abandoned is true for the extra Final event of a send given up while
+	// waiting for a retry (its context ended): Attempt names the last
+	// attempt, which had an event of its own, and Duration is 0.
+	Abandoned bool
 }
 
 // WithObserver calls fn with every Event of an attempt (Attempt 1 and up),
@@ -160,7 +163,7 @@ func logEvent(ctx context.Context, l *slog.Logger, ev Event) {
 		}
 		record(level, "smscourier: not sent", class)
 		return
-	case !ev.abandoned:
+	case !ev.Abandoned:
 		record(slog.LevelDebug, "smscourier: attempt", status, class, slog.Duration("duration", ev.Duration))
 	}
 	switch {

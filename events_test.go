@@ -185,6 +185,7 @@ func TestEventsOnePath(t *testing.T) {
 		assert.Equal(t, ClassRefused, events[0].Class)
 		assert.Equal(t, 503, events[0].Status)
 		assert.Equal(t, "********2223", events[0].To)
+		assert.Equal(t, 1, events[0].Segments)
 		assert.Equal(t, []string{"smscourier: attempt", "smscourier: failed"}, msgs(buf))
 	})
 	t.Run("retry abandoned while waiting: one more final event", func(t *testing.T) {
@@ -203,6 +204,8 @@ func TestEventsOnePath(t *testing.T) {
 		assert.True(t, events[1].Final)
 		assert.Equal(t, 1, events[1].Attempt)
 		assert.Zero(t, events[1].Duration)
+		assert.True(t, events[1].Abandoned)
+		assert.False(t, events[0].Abandoned)
 		assert.Equal(t, ClassRefused, events[1].Class)
 		assert.Equal(t, []string{"smscourier: attempt", "smscourier: retrying", "smscourier: failed"}, msgs(buf))
 	})

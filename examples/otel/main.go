@@ -1,8 +1,10 @@
-// Command otel shows OpenTelemetry tracing of smscourier sends: the courier's
-// HTTP client gets an otelhttp transport, so every attempt is a client span,
-// and WithObserver feeds a metrics hook. It runs against a fake gateway in
-// the same process and prints the spans and events. This example is its own
-// module so that the core module does not depend on OpenTelemetry.
+// Command otel shows OpenTelemetry tracing and metrics of smscourier sends:
+// the courier's HTTP client gets an otelhttp transport, so every attempt is
+// a client span, and WithObserver feeds package smsmetrics, which records
+// attempts by class, their latency and the segments of each message. It runs
+// against a fake gateway in the same process and prints the spans and the
+// metrics. This example is its own module so that the core module does not
+// depend on OpenTelemetry.
 //
 //	cd examples/otel && go run .
 package main
@@ -20,9 +22,12 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/smscourier/smscourier"
+	"github.com/smscourier/smscourier/examples/otel/smsmetrics"
 )
 
 func main() {
@@ -33,6 +38,14 @@ func main() {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	otel.SetTracerProvider(tp)
+
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	observe, err := smsmetrics.NewObserver(mp.Meter("smscourier"))
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	// A gateway that throttles the first request.
 	var calls atomic.Int32
@@ -57,10 +70,7 @@ func main() {
 		},
 	},
 		smscourier.WithHTTPClient(client),
-		smscourier.WithObserver(func(e smscourier.Event) {
-			// Feed your metrics here: a counter by class, a latency histogram.
-			fmt.Printf("event: attempt=%d class=%s status=%d final=%v\n", e.Attempt, e.Class, e.Status, e.Final)
-		}),
+		smscourier.WithObserver(observe),
 	)
 	if err != nil {
 		log.Fatal(err)
@@ -73,4 +83,27 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Printf("sent: status %d after %d attempts\n", res.StatusCode, res.Attempts)
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		log.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch data := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, dp := range data.DataPoints {
+					fmt.Printf("metric: %s %v = %d\n", m.Name, dp.Attributes.ToSlice(), dp.Value)
+				}
+			case metricdata.Histogram[float64]:
+				for _, dp := range data.DataPoints {
+					fmt.Printf("metric: %s %v count=%d\n", m.Name, dp.Attributes.ToSlice(), dp.Count)
+				}
+			case metricdata.Histogram[int64]:
+				for _, dp := range data.DataPoints {
+					fmt.Printf("metric: %s %v count=%d sum=%d\n", m.Name, dp.Attributes.ToSlice(), dp.Count, dp.Sum)
+				}
+			}
+		}
+	}
 }

@@ -1,0 +1,82 @@
+// Package smsmetrics turns smscourier's events into OpenTelemetry metrics:
+// a consumer of smscourier.Event for WithObserver.
+//
+//	obs, err := smsmetrics.NewObserver(otel.Meter("smscourier"))
+//	courier, err := smscourier.New(cfg, smscourier.WithObserver(obs))
+//
+// It records, for every HTTP attempt:
+//
+//   - smscourier.attempts (counter): attempts, by smscourier.class and
+//     final (whether it was the send's last);
+//   - smscourier.attempt.duration (histogram, seconds): the request and reply,
+//     by smscourier.class;
+//
+// and for every send that made an attempt, on its final event:
+//
+//   - smscourier.segments (histogram): SMS segments per message, by
+//     smscourier.class (segments are what providers bill).
+//
+// No attribute holds a number, a key or the text: the class and the final
+// flag only, so the series stay few. It lives in the examples/otel module so
+// that the core module does not depend on OpenTelemetry; its API is small
+// enough to copy.
+package smsmetrics
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/smscourier/smscourier"
+)
+
+// NewObserver returns a function for smscourier.WithObserver that records
+// the instruments above with meter. It fails when an instrument cannot be
+// created.
+func NewObserver(meter metric.Meter) (func(smscourier.Event), error) {
+	attempts, err := meter.Int64Counter("smscourier.attempts",
+		metric.WithDescription("HTTP attempts to send an SMS, by outcome class"), metric.WithUnit("{attempt}"))
+	if err != nil {
+		return nil, err
+	}
+	duration, err := meter.Float64Histogram("smscourier.attempt.duration",
+		metric.WithDescription("Time of one HTTP attempt, request and reply"), metric.WithUnit("s"))
+	if err != nil {
+		return nil, err
+	}
+	segments, err := meter.Int64Histogram("smscourier.segments",
+		metric.WithDescription("SMS segments of each message sent or given up"), metric.WithUnit("{segment}"),
+		metric.WithExplicitBucketBoundaries(1, 2, 3, 4, 6, 10))
+	if err != nil {
+		return nil, err
+	}
+	// The attribute sets, made once: recording then allocates nothing for
+	// attributes.
+	type sets struct{ class, attempt, final metric.MeasurementOption }
+	byClass := map[smscourier.Class]sets{}
+	for _, c := range smscourier.Classes() {
+		class := attribute.String("smscourier.class", string(c))
+		byClass[c] = sets{
+			class:   metric.WithAttributeSet(attribute.NewSet(class)),
+			attempt: metric.WithAttributeSet(attribute.NewSet(class, attribute.Bool("final", false))),
+			final:   metric.WithAttributeSet(attribute.NewSet(class, attribute.Bool("final", true))),
+		}
+	}
+	return func(e smscourier.Event) {
+		ctx := context.Background()
+		s := byClass[e.Class]
+		if e.Final {
+			segments.Record(ctx, int64(e.Segments), s.class)
+		}
+		if e.Abandoned { // its attempt was recorded already
+			return
+		}
+		if e.Final {
+			attempts.Add(ctx, 1, s.final)
+		} else {
+			attempts.Add(ctx, 1, s.attempt)
+		}
+		duration.Record(ctx, e.Duration.Seconds(), s.class)
+	}, nil
+}
