@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks of bench_test.go in interleaved rounds, summarises them
-# with benchstat, and writes the target table into README.md between the
-# bench markers. Usage: scripts/bench.sh   (ROUNDS=6 BENCHTIME=1s by default)
+# with benchstat, and writes the target table into docs/performance.md
+# between the bench markers. Usage: scripts/bench.sh   (ROUNDS=6 BENCHTIME=1s by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,11 +20,11 @@ done
 go run "$BENCHSTAT" "$raw" > bench/benchstat.txt
 table=$(go run ./scripts/benchtable -rounds "$ROUNDS" -benchtime "$BENCHTIME" < "$raw")
 
-# Replace what stands between the markers in the README.
+# Replace what stands between the markers in docs/performance.md.
 awk -v table="$table" '
   /<!-- bench:start -->/ { print; print table; skip = 1; next }
   /<!-- bench:end -->/ { skip = 0 }
   !skip { print }
-' README.md > README.md.new
-mv README.md.new README.md
+' docs/performance.md > docs/performance.md.new
+mv docs/performance.md.new docs/performance.md
 echo "$table"

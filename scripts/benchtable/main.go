@@ -1,6 +1,6 @@
 // Command benchtable reads `go test -bench` output of bench_test.go and
-// prints the README's benchmark table: each target beside the measured
-// figure (medians over the rounds). It is run by scripts/bench.sh.
+// prints the benchmark table of docs/performance.md: each target beside the
+// measured figure (medians over the rounds). It is run by scripts/bench.sh.
 package main
 
 import (
