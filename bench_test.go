@@ -20,7 +20,7 @@ import (
 // "handwritten", a net/http client making the identical request with no
 // template at all, and "fresh-vm", the reference's way of rendering: a new
 // go-jsonnet VM evaluating the template source for every message.
-// scripts/bench.sh runs them and writes the README's table.
+// scripts/bench.sh runs them and writes the table in docs/performance.md.
 
 // benchCase is one template under benchmark.
 type benchCase struct {

@@ -57,7 +57,7 @@ type RequestConfig struct {
 	// body is sent.
 	Body string `json:"body,omitempty"`
 	// Response is the URI of an optional Jsonnet template that interprets
-	// the gateway's reply (an smscourier extension; see the README): it
+	// the gateway's reply (an smscourier extension; see docs/templates.md): it
 	// receives ctx = {status, headers, body} and yields {ok, message_id,
 	// retryable, retry_after_seconds, error_code, error_message,
 	// outcome_unknown}. Without

@@ -253,7 +253,7 @@ func (in *invocation) messageFlags(fs *flag.FlagSet) {
 // sendFlags are the flags render and send add to messageFlags.
 func (in *invocation) sendFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&in.timeout, "timeout", 30*time.Second, "give up after this `duration`")
-	fs.BoolVar(&in.strictE164, "strict-e164", false, "refuse a recipient that is not an E.164 number (+ and 8 to 15 digits)")
+	fs.BoolVar(&in.strictE164, "strict-e164", false, "refuse a recipient that is not an E.164 number (+, then 1 to 15 digits, the first not 0)")
 	fs.BoolVar(&in.verbose, "verbose", false, "log what the courier does to stderr (never the text or credentials)")
 }
 
