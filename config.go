@@ -246,21 +246,8 @@ func findSMSChannel(courier map[string]any, ps *problems) (map[string]any, strin
 
 // decodeSMS decodes the seeds' courier.sms block.
 func decodeSMS(raw any, path string, ps *problems) SMSConfig {
-	m := mapping(raw, path, ps)
 	var cfg SMSConfig
-	for _, k := range sortedKeys(m) {
-		p := path + "." + k
-		switch k {
-		case "enabled":
-			cfg.Enabled = boolean(m[k], p, ps)
-		case "from":
-			cfg.From = str(m[k], p, ps)
-		case "request_config":
-			cfg.RequestConfig = decodeRequestConfig(m[k], p, ps)
-		default:
-			ps.add(p, "unknown key")
-		}
-	}
+	decodeKeys(mapping(raw, path, ps), path, "", seedsBlock, &cfg, ps)
 	return cfg
 }
 
@@ -269,101 +256,14 @@ func decodeSMS(raw any, path string, ps *problems) SMSConfig {
 // channels layout has no other place for a sender.
 func decodeChannel(m map[string]any, path string, ps *problems) SMSConfig {
 	cfg := SMSConfig{Enabled: true}
-	hasRequestConfig := false
-	for _, k := range sortedKeys(m) {
-		p := path + "." + k
-		switch k {
-		case "id":
-		case "type":
-			if t := str(m[k], p, ps); t != "http" {
-				ps.add(p, "must be http for the sms channel")
-			}
-		case "from":
-			cfg.From = str(m[k], p, ps)
-		case "request_config":
-			hasRequestConfig = true
-			cfg.RequestConfig = decodeRequestConfig(m[k], p, ps)
-		default:
-			ps.add(p, "unknown key")
-		}
-	}
+	decodeKeys(m, path, "", channelBlock, &cfg, ps)
 	if _, ok := m["type"]; !ok {
 		ps.add(path+".type", "required")
 	}
-	if !hasRequestConfig {
+	if _, ok := m["request_config"]; !ok {
 		ps.addMalformed(path+".request_config", "required")
 	}
 	return cfg
-}
-
-func decodeRequestConfig(raw any, path string, ps *problems) RequestConfig {
-	m := mapping(raw, path, ps)
-	var rc RequestConfig
-	if _, ok := m["header"]; ok {
-		if _, ok := m["headers"]; ok {
-			ps.add(path, "both header and headers are set: keep one")
-		}
-	}
-	for _, k := range sortedKeys(m) {
-		p := path + "." + k
-		switch k {
-		case "url":
-			rc.URL = str(m[k], p, ps)
-		case "method":
-			rc.Method = str(m[k], p, ps)
-		case "body":
-			rc.Body = str(m[k], p, ps)
-		case "response":
-			rc.Response = str(m[k], p, ps)
-		case "header", "headers":
-			hm := mapping(m[k], p, ps)
-			if len(hm) > 0 && rc.Headers == nil {
-				rc.Headers = make(map[string]string, len(hm))
-			}
-			for _, name := range sortedKeys(hm) {
-				rc.Headers[name] = str(hm[name], p+"."+name, ps)
-			}
-		case "auth":
-			rc.Auth = decodeAuth(m[k], p, ps)
-		default:
-			ps.add(p, "unknown key")
-		}
-	}
-	return rc
-}
-
-func decodeAuth(raw any, path string, ps *problems) AuthConfig {
-	m := mapping(raw, path, ps)
-	var a AuthConfig
-	for _, k := range sortedKeys(m) {
-		p := path + "." + k
-		switch k {
-		case "type":
-			a.Type = str(m[k], p, ps)
-		case "config":
-			cm := mapping(m[k], p, ps)
-			for _, ck := range sortedKeys(cm) {
-				cp := p + "." + ck
-				switch ck {
-				case "user":
-					a.Config.User = str(cm[ck], cp, ps)
-				case "password":
-					a.Config.Password = Secret(str(cm[ck], cp, ps))
-				case "name":
-					a.Config.Name = str(cm[ck], cp, ps)
-				case "value":
-					a.Config.Value = Secret(str(cm[ck], cp, ps))
-				case "in":
-					a.Config.In = str(cm[ck], cp, ps)
-				default:
-					ps.add(cp, "unknown key")
-				}
-			}
-		default:
-			ps.add(p, "unknown key")
-		}
-	}
-	return a
 }
 
 func mapping(v any, path string, ps *problems) map[string]any {

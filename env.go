@@ -112,15 +112,6 @@ type envKey struct {
 	isBool bool
 }
 
-// requestConfigEnvKeys are the keys below request_config that variables may
-// set; header maps are left out.
-var requestConfigEnvKeys = [][]string{
-	{"url"}, {"method"}, {"body"}, {"response"},
-	{"auth", "type"},
-	{"auth", "config", "user"}, {"auth", "config", "password"},
-	{"auth", "config", "name"}, {"auth", "config", "value"}, {"auth", "config", "in"},
-}
-
 // knownEnvKeys returns the keys variables may set in doc, by variable name.
 func knownEnvKeys(doc map[string]any) map[string]envKey {
 	keys := make(map[string]envKey)
@@ -148,19 +139,20 @@ func knownEnvKeys(doc map[string]any) map[string]envKey {
 			isBool: isBool,
 		}
 	}
-	block := func(prefix []any, top ...string) {
-		for _, k := range top {
-			add(k == "enabled", append(append([]any{}, prefix...), k)...)
-		}
-		for _, rc := range requestConfigEnvKeys {
-			segs := append(append([]any{}, prefix...), "request_config")
-			for _, s := range rc {
-				segs = append(segs, s)
+	// The keys of configKeys a variable may set, below each block.
+	block := func(layout blockLayout, prefix ...any) {
+		for _, k := range configKeys {
+			if !k.env || k.layout != 0 && k.layout&layout == 0 {
+				continue
 			}
-			add(false, segs...)
+			segs := append([]any{}, prefix...)
+			for part := range strings.SplitSeq(k.path, ".") {
+				segs = append(segs, part)
+			}
+			add(k.kind == kindBool, segs...)
 		}
 	}
-	block([]any{"courier", "sms"}, "enabled", "from")
+	block(seedsBlock, "courier", "sms")
 	entries := 1
 	if courier, ok := doc["courier"].(map[string]any); ok {
 		if list, ok := courier["channels"].([]any); ok {
@@ -168,7 +160,7 @@ func knownEnvKeys(doc map[string]any) map[string]envKey {
 		}
 	}
 	for i := range entries {
-		block([]any{"courier", "channels", i}, "id", "type", "from")
+		block(channelBlock, "courier", "channels", i)
 	}
 	return keys
 }

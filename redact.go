@@ -24,20 +24,28 @@ type requestConfigFields RequestConfig
 // encoding/json and log/slog use it for every RequestConfig, and so for
 // every SMSConfig.
 func (rc RequestConfig) Redacted() RequestConfig {
-	out := rc
-	out.URL = redactURL(rc.URL)
-	out.Body = redactURL(rc.Body)
-	out.Response = redactURL(rc.Response)
-	if rc.Headers != nil {
-		out.Headers = make(map[string]string, len(rc.Headers))
-		for name, value := range rc.Headers {
-			if sensitiveName(name) && value != "" {
-				value = redacted
+	cfg := SMSConfig{RequestConfig: rc}
+	for _, k := range configKeys { // the URL keys and the header map
+		switch {
+		case k.url:
+			p := k.str(&cfg)
+			*p = redactURL(*p)
+		case k.kind == kindHeaders:
+			p := k.headers(&cfg)
+			if *p == nil {
+				continue
 			}
-			out.Headers[name] = value
+			h := make(map[string]string, len(*p))
+			for name, value := range *p {
+				if sensitiveName(name) && value != "" {
+					value = redacted
+				}
+				h[name] = value
+			}
+			*p = h
 		}
 	}
-	return out
+	return cfg.RequestConfig
 }
 
 // Format prints Redacted with the verb and flags given, so that %v, %+v,
