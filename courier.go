@@ -127,7 +127,25 @@ type Result struct {
 	// Segments is the SMS segment count of the message text; set on
 	// failure too, except for ErrDisabled.
 	Segments SegmentInfo
+	// Gateway names the gateway the attempts went to: for a Courier, its
+	// host (host:port when the URL has a port), as logs and events name it;
+	// "" when no attempt was made.
+	Gateway string
 }
+
+// Sender sends and renders messages. A Courier is one; code that sends
+// SMS (a queue worker, a command, a service) should take a Sender, so that
+// anything that sends the same way can stand in for a Courier.
+type Sender interface {
+	// SendMessage sends m and reports what happened, as
+	// Courier.SendMessage does.
+	SendMessage(ctx context.Context, m Message) (Result, error)
+	// Render returns the request the first attempt at m would make, and
+	// sends nothing, as Courier.Render does.
+	Render(ctx context.Context, m Message) (*http.Request, error)
+}
+
+var _ Sender = (*Courier)(nil)
 
 // New validates cfg and the options, loads and parses the body template, and
 // returns a Courier. Every problem is reported at once in a *ConfigError that
@@ -333,6 +351,7 @@ func (c *Courier) sendMessage(ctx context.Context, m Message) (Result, error) {
 		return res, err
 	}
 	res.Segments = Segments(m.Body)
+	res.Gateway = c.gateway
 	for {
 		res.Attempts++
 		watched := c.watched()

@@ -114,6 +114,7 @@ func TestKratosRequestBuilderCases(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, http.StatusCreated, res.StatusCode)
 			assert.Equal(t, 1, res.Attempts)
+			assert.Equal(t, strings.TrimPrefix(gw.URL, "http://"), res.Gateway)
 
 			got := gw.got()
 			require.Len(t, got, 1)
@@ -649,4 +650,19 @@ func TestMessageValidate(t *testing.T) {
 	m := Message{To: "+1", TemplateData: data}
 	require.NoError(t, m.Validate())
 	assert.Equal(t, data, m.TemplateData, "Validate leaves the message as it was")
+}
+
+// TestCourierIsASender: code written against Sender takes a Courier.
+func TestCourierIsASender(t *testing.T) {
+	gw := newGateway(t, nil)
+	c, err := New(smsConfig(gw.URL+"/send", b64("function(ctx) {to: ctx.to}")))
+	require.NoError(t, err)
+	var s Sender = c
+	req, err := s.Render(context.Background(), Message{To: "+14134242223"})
+	require.NoError(t, err)
+	assert.Equal(t, "/send", req.URL.Path)
+	res, err := s.SendMessage(context.Background(), Message{To: "+14134242223"})
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Attempts)
+	assert.Len(t, gw.got(), 1)
 }
