@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-jsonnet"
 	"github.com/google/go-jsonnet/ast"
 	"github.com/google/go-jsonnet/toolutils"
+	"github.com/smscourier/smscourier/internal/jsonnetfast"
 )
 
 // Limits on loading templates.
@@ -410,13 +411,14 @@ func (t *template) evalError(err error) error {
 	return newTemplateError(where, rte.Msg, 0)
 }
 
-// bodyEncoding is how the template's output becomes the request body.
-type bodyEncoding int
+// bodyEncoding is how the template's output becomes the request body, on
+// go-jsonnet's path and on the fast path alike.
+type bodyEncoding = jsonnetfast.Encoding
 
 const (
-	encodeJSON bodyEncoding = iota // the manifested JSON as it is
-	encodeForm                     // an object, form-encoded
-	encodeRaw                      // a string, sent verbatim
+	encodeJSON = jsonnetfast.JSON
+	encodeForm = jsonnetfast.Form
+	encodeRaw  = jsonnetfast.Raw
 )
 
 // encodingFor chooses the body encoding from a Content-Type value.
