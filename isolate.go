@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/go-jsonnet"
+	"github.com/smscourier/smscourier/internal/jsonnetutil"
 )
 
 // Defaults and limits of isolated template evaluation.
@@ -262,9 +263,9 @@ func runJob(job *workerJob) (reply workerReply) {
 	}()
 	node, err := jsonnet.SnippetToAST(job.Name, string(job.Source))
 	if err == nil {
-		err = refuseConstructs(job.Name, node, true) // a worker may overflow its stack
+		err = jsonnetutil.RefuseConstructs(job.Name, node, true) // a worker may overflow its stack
 	} else {
-		err = staticError(job.Name, err)
+		err = jsonnetutil.StaticError(job.Name, err)
 	}
 	if err != nil {
 		if job.Op == "compile" {
@@ -275,22 +276,15 @@ func runJob(job *workerJob) (reply workerReply) {
 	if job.Op == "compile" {
 		return workerReply{Kind: replyOK}
 	}
-	vm := jsonnet.MakeVM()
-	vm.Importer(refusingImporter{})
-	vm.SetTraceOut(io.Discard)
-	vm.MaxStack = templateMaxStack
+	vm := jsonnetutil.NewVM()
 	vm.TLACode("ctx", job.Ctx)
 	out, err := vm.Evaluate(node)
 	if err != nil {
-		err = (&template{name: job.Name}).evalError(err)
-		if errors.Is(err, ErrCancel) {
-			return workerReply{Kind: replyCancel}
+		var je *jsonnetutil.Error
+		if errors.As(jsonnetutil.EvalError(job.Name, err), &je) {
+			return workerReply{Kind: replyTemplate, Where: je.Where, Message: je.Msg, Size: je.Size}
 		}
-		var te *templateError
-		if errors.As(err, &te) {
-			return workerReply{Kind: replyTemplate, Where: te.where, Message: te.msg, Size: te.size}
-		}
-		return workerReply{Kind: replyTemplate, Message: strings.TrimPrefix(err.Error(), ErrTemplate.Error()+": ")}
+		return workerReply{Kind: replyCancel} // the only other outcome of EvalError
 	}
 	if len(out) > maxIsolatedOutput {
 		return workerReply{Kind: replyTemplate, Message: fmt.Sprintf("%s: rendered output is %d bytes, over the limit of %d in isolated mode", job.Name, len(out), maxIsolatedOutput)}
@@ -329,8 +323,8 @@ func newIsolatedTemplate(name string, src []byte, cfg IsolationConfig) (*isolate
 		cfg.MemoryLimit = DefaultIsolationMemoryLimit
 	}
 	cfg.Command = append([]string(nil), cfg.Command...)
-	if len(src) > maxTemplateSource {
-		return nil, fmt.Errorf("template %s: source is %d bytes, over the limit of %d", name, len(src), maxTemplateSource)
+	if err := jsonnetutil.CheckSize(name, src); err != nil {
+		return nil, err
 	}
 	t := &isolatedTemplate{name: name, src: src, cfg: cfg, env: workerEnv()}
 	if len(cfg.Command) == 0 {
