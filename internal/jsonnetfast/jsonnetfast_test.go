@@ -70,16 +70,18 @@ var chainShapes = []struct {
 	{"comparison operand", `function(ctx) {Same: ctx.to == ctx.from`, []string{`''`, `ctx.body`}, `}`},
 }
 
-// compileCost compiles node with Compile and returns the time and the
-// bytes allocated it took, after a collection so that no earlier garbage
-// is collected during it.
+// compileCost compiles node with Compile and returns the CPU time (see
+// threadTime) and the bytes allocated it took, after a collection so that
+// no earlier garbage is collected during it.
 func compileCost(t testing.TB, node ast.Node) (time.Duration, uint64) {
 	var before, after runtime.MemStats
 	runtime.GC()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	runtime.ReadMemStats(&before)
-	start := time.Now()
+	start := threadTime()
 	ft := Compile(node, JSON)
-	d := time.Since(start)
+	d := threadTime() - start
 	runtime.ReadMemStats(&after)
 	require.NotNil(t, ft, "inside the subset")
 	return d, after.TotalAlloc - before.TotalAlloc
@@ -95,8 +97,11 @@ func compileCost(t testing.TB, node ast.Node) (time.Duration, uint64) {
 //     only add to them), grow at most 32 times: linear growth is 16 times
 //     plus the rounding of slice and builder growth (18x to 23x measured);
 //     the quadratic copying this guards against grows about 256 times.
-//   - Time, the shortest of interleaved runs (so that a burst of load hits
-//     both sizes alike), grows at most 64 times: linear plus a margin of 4
+//   - Time, the shortest of interleaved runs, grows at most 64 times. It
+//     is the CPU time of the compiling thread where the platform tells it
+//     (Linux), which the other test processes of go test ./... do not
+//     inflate, else wall-clock time, interleaved so that a burst of load
+//     hits both sizes alike: linear plus a margin of 4
 //     for cache effects (a 256 KiB chain's AST outgrows the caches) and
 //     noise (17x to 41x measured); quadratic is about 256 times. The ratio
 //     is tried up to three times, since noise can make one try fail; a
