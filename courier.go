@@ -27,6 +27,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/smscourier/smscourier/internal/jsonnetfast"
 )
 
 // Limits on reading a gateway's reply.
@@ -63,10 +65,10 @@ type Courier struct {
 	header     http.Header // static headers, canonical keys, without auth
 	auth       authenticator
 	sms        smsChecks
-	observer   func(Event)   // nil: none
-	eval       evaluator     // nil: no body
-	response   evaluator     // nil: any 2xx is success
-	fast       *fastTemplate // non-nil: render without go-jsonnet
+	observer   func(Event)           // nil: none
+	eval       evaluator             // nil: no body
+	response   evaluator             // nil: any 2xx is success
+	fast       *jsonnetfast.Template // non-nil: render without go-jsonnet
 	encoding   bodyEncoding
 }
 
@@ -281,7 +283,7 @@ func (c *Courier) loadTemplate(uri string, isolation *IsolationConfig) error {
 	}
 	c.eval = t
 	if it, ok := t.(*template); ok {
-		c.fast = compileFast(it.node, c.encoding)
+		c.fast = jsonnetfast.Compile(it.node, c.encoding)
 	}
 	return nil
 }
@@ -567,20 +569,20 @@ func (c *Courier) renderBody(ctx context.Context, m *Message, key string) ([]byt
 // renderFast renders m with the compiled fast path. Its result is the one
 // go-jsonnet would give.
 func (c *Courier) renderFast(m *Message, key string) ([]byte, error) {
-	fc := fastCtx{
-		fieldFrom:           m.From,
-		fieldTo:             m.To,
-		fieldBody:           m.Body,
-		fieldRecipient:      m.To,
-		fieldMessageType:    "sms",
-		fieldTemplateType:   m.TemplateType,
-		fieldIdempotencyKey: key,
+	fc := jsonnetfast.Ctx{
+		jsonnetfast.From:           m.From,
+		jsonnetfast.To:             m.To,
+		jsonnetfast.Body:           m.Body,
+		jsonnetfast.Recipient:      m.To,
+		jsonnetfast.MessageType:    "sms",
+		jsonnetfast.TemplateType:   m.TemplateType,
+		jsonnetfast.IdempotencyKey: key,
 	}
-	if fc[fieldFrom] == "" {
-		fc[fieldFrom] = c.from
+	if fc[jsonnetfast.From] == "" {
+		fc[jsonnetfast.From] = c.from
 	}
 	buf := bodyBuffers.Get().(*[]byte)
-	out := c.fast.render(c.encoding, &fc, (*buf)[:0])
+	out := c.fast.Render(&fc, (*buf)[:0])
 	var body []byte
 	if len(out) <= c.maxBody {
 		body = append([]byte(nil), out...)

@@ -7,7 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/smscourier/smscourier/internal/jsonnetutil"
 )
 
 // ErrInvalidConfig is wrapped by every problem that ParseConfig, LoadConfig and
@@ -247,44 +248,27 @@ func (e *sendError) Format(f fmt.State, verb rune) { formatText(f, verb, e.msg) 
 // holds it) and the engine's message, which may quote values of ctx.
 type templateError struct {
 	where string
-	msg   string // at most maxTemplateErrorKept bytes of the message
+	msg   string // at most jsonnetutil.MaxErrorKept bytes of the message
 	size  int    // the length of the whole message
 }
 
-// A template can build a huge string and fail on it, and go-jsonnet reports
-// an internal crash with a whole Go stack trace: the error keeps the first
-// maxTemplateErrorKept bytes of the message and shows the first
-// maxTemplateErrorText. withhold works on the kept part, before anything
-// is shown, so a cut never splits a secret that it then fails to find.
-const (
-	maxTemplateErrorText = 512
-	maxTemplateErrorKept = 64 << 10
-)
+// maxTemplateErrorText is how much of the engine's message a template
+// error shows. The error keeps more (jsonnetutil.MaxErrorKept bytes):
+// withhold works on the kept part, before anything is shown, so a cut
+// never splits a secret that it then fails to find.
+const maxTemplateErrorText = 512
 
 // newTemplateError returns a template error for the engine's message msg,
-// whose whole length is size (len(msg) when size is 0).
+// whose whole length is size (len(msg) when size is smaller).
 func newTemplateError(where, msg string, size int) *templateError {
-	if size < len(msg) {
-		size = len(msg)
-	}
-	return &templateError{where: where, msg: cutText(msg, maxTemplateErrorKept), size: size}
-}
-
-// cutText returns s cut to at most n bytes, on a character boundary.
-func cutText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	e := jsonnetutil.NewError(where, msg, size)
+	return &templateError{where: e.Where, msg: e.Msg, size: e.Size}
 }
 
 func (e *templateError) Error() string {
 	msg := e.msg
 	if e.size > maxTemplateErrorText {
-		msg = fmt.Sprintf("%s... (%d bytes in all)", cutText(msg, maxTemplateErrorText), e.size)
+		msg = fmt.Sprintf("%s... (%d bytes in all)", jsonnetutil.CutText(msg, maxTemplateErrorText), e.size)
 	}
 	if e.where == "" {
 		return ErrTemplate.Error() + ": " + msg

@@ -2,19 +2,15 @@ package smscourier
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/google/go-jsonnet"
-	"github.com/google/go-jsonnet/ast"
+	"github.com/smscourier/smscourier/internal/jsonnetfast"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -89,11 +85,11 @@ func allFastSeeds(t testing.TB) []string {
 }
 
 // reference renders through go-jsonnet, as the slow path does.
-func reference(t testing.TB, tpl *template, enc bodyEncoding, fc *fastCtx) ([]byte, error) {
+func reference(t testing.TB, tpl *template, enc bodyEncoding, fc *jsonnetfast.Ctx) ([]byte, error) {
 	ctxJSON, err := marshalContext(&templateContext{
-		From: fc[fieldFrom], To: fc[fieldTo], Body: fc[fieldBody], Recipient: fc[fieldRecipient],
-		MessageType: fc[fieldMessageType], Subject: fc[fieldSubject], TemplateType: fc[fieldTemplateType],
-		IdempotencyKey: fc[fieldIdempotencyKey], TemplateData: struct{}{}, RequestHeaders: map[string][]string{},
+		From: fc[jsonnetfast.From], To: fc[jsonnetfast.To], Body: fc[jsonnetfast.Body], Recipient: fc[jsonnetfast.Recipient],
+		MessageType: fc[jsonnetfast.MessageType], Subject: fc[jsonnetfast.Subject], TemplateType: fc[jsonnetfast.TemplateType],
+		IdempotencyKey: fc[jsonnetfast.IdempotencyKey], TemplateData: struct{}{}, RequestHeaders: map[string][]string{},
 	})
 	require.NoError(t, err)
 	vm := jsonnet.MakeVM() // the reference's way, independent of ours
@@ -110,7 +106,7 @@ func TestFastPathSubset(t *testing.T) {
 		t.Run(src, func(t *testing.T) {
 			tpl, err := compileTemplate("t", []byte(src))
 			require.NoError(t, err)
-			assert.NotNil(t, compileFast(tpl.node, encodeJSON), "inside the subset")
+			assert.NotNil(t, jsonnetfast.Compile(tpl.node, encodeJSON), "inside the subset")
 		})
 	}
 	for _, src := range slowTemplates {
@@ -118,7 +114,7 @@ func TestFastPathSubset(t *testing.T) {
 			tpl, err := compileTemplate("t", []byte(src))
 			require.NoError(t, err)
 			for _, enc := range []bodyEncoding{encodeJSON, encodeForm, encodeRaw} {
-				assert.Nil(t, compileFast(tpl.node, enc))
+				assert.Nil(t, jsonnetfast.Compile(tpl.node, enc))
 			}
 			gw := newGateway(t, nil)
 			c, err := New(smsConfig(gw.URL+"/send", b64(src)))
@@ -153,7 +149,7 @@ func TestFastPathSubset(t *testing.T) {
 		} {
 			tpl, err := compileTemplate("t", []byte(tc.src))
 			require.NoError(t, err)
-			assert.Equal(t, tc.fast, compileFast(tpl.node, tc.enc) != nil, "%s", tc.src)
+			assert.Equal(t, tc.fast, jsonnetfast.Compile(tpl.node, tc.enc) != nil, "%s", tc.src)
 		}
 	})
 }
@@ -165,15 +161,15 @@ func FuzzFastPathMatchesJsonnet(f *testing.F) {
 	seeds := allFastSeeds(f)
 	type compiled struct {
 		tpl  *template
-		fast map[bodyEncoding]*fastTemplate
+		fast map[bodyEncoding]*jsonnetfast.Template
 	}
 	var all []compiled
 	for _, src := range seeds {
 		tpl, err := compileTemplate("t", []byte(src))
 		require.NoError(f, err)
-		c := compiled{tpl: tpl, fast: map[bodyEncoding]*fastTemplate{}}
+		c := compiled{tpl: tpl, fast: map[bodyEncoding]*jsonnetfast.Template{}}
 		for _, enc := range []bodyEncoding{encodeJSON, encodeForm, encodeRaw} {
-			if ft := compileFast(tpl.node, enc); ft != nil {
+			if ft := jsonnetfast.Compile(tpl.node, enc); ft != nil {
 				c.fast[enc] = ft
 			}
 		}
@@ -196,10 +192,10 @@ func FuzzFastPathMatchesJsonnet(f *testing.F) {
 			}
 		}
 		c := all[int(which)%len(all)]
-		fc := fastCtx{from, to, body, to, "sms", "", ttype, "key-" + strings.Repeat("k", len(ttype)%3)}
+		fc := jsonnetfast.Ctx{from, to, body, to, "sms", "", ttype, "key-" + strings.Repeat("k", len(ttype)%3)}
 		for enc, ft := range c.fast {
 			want, werr := reference(t, c.tpl, enc, &fc)
-			got := ft.render(enc, &fc, nil)
+			got := ft.Render(&fc, nil)
 			require.NoError(t, werr, "go-jsonnet failed where the fast path cannot")
 			require.Equal(t, string(want), string(got), "encoding %d", enc)
 		}
@@ -245,99 +241,12 @@ func plusChain(size int, head string, parts []string, tail string) string {
 	return b.String()
 }
 
-// chainShapes are templates inside the subset whose compile walks one long
-// + chain, which parses as a left-deep tree as deep as the chain is long:
-// string operands, a format literal joined by +, and an operand of ==.
-var chainShapes = []struct {
-	name  string
-	head  string
-	parts []string
-	tail  string
-}{
-	{"ctx fields and literals", `function(ctx) {Body: ctx.body`, []string{`'x'`, `ctx.to`, `''`, `"y"`}, `}`},
-	{"format literal", `function(ctx) {Body: std.format('%s'`, []string{`'a'`, `''`, `'%%'`}, `, ctx.to)}`},
-	{"comparison operand", `function(ctx) {Same: ctx.to == ctx.from`, []string{`''`, `ctx.body`}, `}`},
-}
-
-// compileCost compiles node with compileFast and returns the time and the
-// bytes allocated it took, after a collection so that no earlier garbage
-// is collected during it.
-func compileCost(t testing.TB, node ast.Node) (time.Duration, uint64) {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	ft := compileFast(node, encodeJSON)
-	d := time.Since(start)
-	runtime.ReadMemStats(&after)
-	require.NotNil(t, ft, "inside the subset")
-	return d, after.TotalAlloc - before.TotalAlloc
-}
-
-// TestFastPathCompileChainLinear checks that compileFast takes time and
-// memory linear in the length of a + chain, and that New accepts a chain
-// as long as a template may be and takes the fast path for it.
-//
-// The chain grows 16 times, from 16 KiB to 256 KiB (a wider step than 8
-// times separates linear from quadratic growth better: 16x against 256x).
-// Three checks, each robust on a small machine shared with other work:
-//   - Bytes allocated, the fewest of several runs (another goroutine can
-//     only add to them), grow at most 32 times: linear growth is 16 times
-//     plus the rounding of slice and builder growth (18x to 23x measured);
-//     the quadratic copying this guards against grows about 256 times.
-//   - Time, the shortest of interleaved runs (so that a burst of load hits
-//     both sizes alike), grows at most 64 times: linear plus a margin of 4
-//     for cache effects (a 256 KiB chain's AST outgrows the caches) and
-//     noise (17x to 41x measured); quadratic is about 256 times. The ratio
-//     is tried up to three times, since noise can make one try fail; a
-//     quadratic compile fails all three.
-//   - Each 256 KiB compile takes under a second: it takes about 10 ms
-//     (40 ms with -race), the quadratic compile 8 to 14 s.
-//
-// New itself is not timed: go-jsonnet's parser takes most of its time
-// (0.3 to 2 s for 256 KiB here, 3 to 4 s with -race), outside this
-// package's control.
+// TestFastPathCompileChainLinear checks that New accepts a + chain as long
+// as a template may be and takes the fast path for it. The compile's
+// linear cost is tested in internal/jsonnetfast.
 func TestFastPathCompileChainLinear(t *testing.T) {
-	const small, large = 16 << 10, maxTemplateSource
-	const runs, tries = 5, 3
-	for _, sh := range chainShapes {
-		t.Run(sh.name, func(t *testing.T) {
-			s, err := compileTemplate("t", []byte(plusChain(small, sh.head, sh.parts, sh.tail)))
-			require.NoError(t, err)
-			l, err := compileTemplate("t", []byte(plusChain(large, sh.head, sh.parts, sh.tail)))
-			require.NoError(t, err)
-
-			fc := fastCtx{"+13104661805", "+14134242223", "Your code is 123456", "+14134242223", "sms", "", "", "key"}
-			want, err := reference(t, s, encodeJSON, &fc)
-			require.NoError(t, err)
-			assert.Equal(t, string(want), string(compileFast(s.node, encodeJSON).render(encodeJSON, &fc, nil)), "the fast path renders what go-jsonnet renders")
-
-			var ratio float64
-			for try := 0; try < tries; try++ {
-				minSmall, minLarge := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
-				bytesSmall, bytesLarge := uint64(math.MaxUint64), uint64(math.MaxUint64)
-				for range runs {
-					d, b := compileCost(t, s.node)
-					minSmall, bytesSmall = min(minSmall, d), min(bytesSmall, b)
-					d, b = compileCost(t, l.node)
-					require.Less(t, d, time.Second, "compiling a %d-byte chain", large)
-					minLarge, bytesLarge = min(minLarge, d), min(bytesLarge, b)
-				}
-				require.Less(t, float64(bytesLarge)/float64(bytesSmall), 32.0,
-					"bytes allocated: %d for %d bytes of chain, %d for %d", bytesLarge, large, bytesSmall, small)
-				ratio = float64(minLarge) / float64(minSmall)
-				t.Logf("try %d: %v for %d bytes of chain, %v for %d: %.1fx; bytes allocated %.1fx",
-					try+1, minLarge, large, minSmall, small, ratio, float64(bytesLarge)/float64(bytesSmall))
-				if ratio < 64 {
-					break
-				}
-			}
-			assert.Less(t, ratio, 64.0, "compile time grows with the chain faster than linearly")
-		})
-	}
 	t.Run("New takes the fast path for a 256 KiB chain", func(t *testing.T) {
-		sh := chainShapes[0]
-		src := plusChain(maxTemplateSource, sh.head, sh.parts, sh.tail)
+		src := plusChain(maxTemplateSource, `function(ctx) {Body: ctx.body`, []string{`'x'`, `ctx.to`, `''`, `"y"`}, `}`)
 		require.Greater(t, len(src), maxTemplateSource-8)
 		c, err := New(smsConfig("http://127.0.0.1:1/send", b64(src)))
 		require.NoError(t, err)
@@ -348,24 +257,4 @@ func TestFastPathCompileChainLinear(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, strings.HasPrefix(string(body), "{\n   \"Body\": \"bx+15551y"), "body starts %.40q", body)
 	})
-}
-
-// BenchmarkFastPathCompileChain measures compileFast on a + chain of string
-// operands at two lengths; linear compile time makes ns/op grow 16 times
-// from the first to the second.
-func BenchmarkFastPathCompileChain(b *testing.B) {
-	sh := chainShapes[0]
-	for _, size := range []int{16 << 10, 256 << 10} {
-		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
-			tpl, err := compileTemplate("t", []byte(plusChain(size, sh.head, sh.parts, sh.tail)))
-			require.NoError(b, err)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if compileFast(tpl.node, encodeJSON) == nil {
-					b.Fatal("outside the subset")
-				}
-			}
-		})
-	}
 }

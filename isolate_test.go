@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smscourier/smscourier/internal/sandbox"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -323,16 +324,12 @@ func TestIsolatedConfigErrors(t *testing.T) {
 	assert.Contains(t, err.Error(), "over the limit")
 }
 
-// TestIsolatedNeedsHook checks that, with an empty Command, New refuses to
-// re-execute a program that never called ServeTemplateWorker: it would run
-// the program's main instead of a worker. Not parallel: it clears the flag.
-func TestIsolatedNeedsHook(t *testing.T) {
-	workerHookCalled.Store(false)
-	defer workerHookCalled.Store(true)
-	g := newGateway(t, nil)
-	_, err := New(smsConfig(g.URL+"/send", "file://./testdata/sms.jsonnet"), WithIsolatedTemplates(IsolationConfig{}))
-	require.ErrorIs(t, err, ErrInvalidConfig)
-	assert.Contains(t, err.Error(), "must call smscourier.ServeTemplateWorker")
+// TestIsolationDefaultsMatchSandbox checks that the documented defaults
+// and worker marker are those the sandbox applies.
+func TestIsolationDefaultsMatchSandbox(t *testing.T) {
+	assert.Equal(t, sandbox.DefaultTimeout, DefaultIsolationTimeout)
+	assert.Equal(t, int64(sandbox.DefaultMemoryLimit), int64(DefaultIsolationMemoryLimit))
+	assert.Equal(t, sandbox.WorkerEnv, TemplateWorkerEnv)
 }
 
 func TestIsolatedOutputLimit(t *testing.T) {
@@ -396,21 +393,5 @@ func TestIsolatedAcceptsWhatOnlyCrashesWorkers(t *testing.T) {
 			require.Len(t, g.got(), 1)
 			assert.Contains(t, g.got()[0].Body, "+14134242223")
 		})
-	}
-}
-
-func TestCrashHint(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ stderr, want string }{
-		{"", ""},
-		{"runtime: goroutine stack exceeds 67108864-byte limit\nruntime: sp=0x1 stack=[0x1, 0x2]\nfatal error: stack overflow\n\nruntime stack:\n", " (fatal error: stack overflow)"},
-		{"fatal error: runtime: out of memory\n", ": out of memory (limit 100 bytes; fatal error: runtime: out of memory)"},
-		{"smscourier template worker: out of memory: over the limit of 100 bytes\n", ": out of memory (limit 100 bytes)"},
-		{"==1==ERROR: ThreadSanitizer failed to allocate 0x8000000 (134217728) bytes\n", ": out of memory (limit 100 bytes)"},
-		{"SIGSEGV: segmentation violation\nPC=0x435add m=3 sigcode=1 addr=0x0\n", " (SIGSEGV: segmentation violation)"},
-		{"panic: secret message text\n", ""},
-		{"fatal error: " + strings.Repeat("x", 300), " (fatal error: " + strings.Repeat("x", 107) + "...)"},
-	} {
-		assert.Equal(t, tc.want, crashHint([]byte(tc.stderr), 100), "%q", tc.stderr)
 	}
 }

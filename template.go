@@ -21,7 +21,8 @@ import (
 
 	"github.com/google/go-jsonnet"
 	"github.com/google/go-jsonnet/ast"
-	"github.com/google/go-jsonnet/toolutils"
+	"github.com/smscourier/smscourier/internal/jsonnetfast"
+	"github.com/smscourier/smscourier/internal/jsonnetutil"
 )
 
 // Limits on loading templates.
@@ -29,15 +30,13 @@ const (
 	// maxTemplateSize caps an http(s):// template fetch.
 	maxTemplateSize      = 1 << 20
 	templateFetchTimeout = 10 * time.Second
-	// maxTemplateSource caps the source that is parsed in-process:
-	// go-jsonnet's parser is recursive and, for some inputs, quadratic.
-	maxTemplateSource = 256 << 10
+	// maxTemplateSource caps the source that is parsed, in-process or in
+	// a worker.
+	maxTemplateSource = jsonnetutil.MaxSource
 	// maxTemplateDepth caps bracket nesting plus runs of prefix operators
 	// in the source: go-jsonnet overflows the Go stack, fatally, on about
 	// 20k nested brackets.
 	maxTemplateDepth = 200
-	// templateMaxStack is the Jsonnet call depth limit of every evaluation.
-	templateMaxStack = 500
 	// DefaultMaxBodySize is the largest rendered body sent unless
 	// WithMaxBodySize says otherwise.
 	DefaultMaxBodySize = 256 << 10
@@ -64,10 +63,6 @@ type templateArg interface {
 
 func (tc *templateContext) astNode() (ast.Node, error) { return ctxNode(tc) }
 func (tc *templateContext) jsonCode() (string, error)  { return marshalContext(tc) }
-
-// cancelMessage is the error message with which a template asks that the
-// message not be sent.
-const cancelMessage = "cancel"
 
 // templateContext is the value bound to the template's top-level argument
 // `ctx`. Its keys are those of Kratos.
@@ -154,19 +149,13 @@ func compileTemplate(name string, src []byte) (*template, error) {
 	}
 	node, err := jsonnet.SnippetToAST(name, string(src))
 	if err != nil {
-		return nil, staticError(name, err)
+		return nil, jsonnetutil.StaticError(name, err)
 	}
-	if err := refuseConstructs(name, node, false); err != nil {
+	if err := jsonnetutil.RefuseConstructs(name, node, false); err != nil {
 		return nil, err
 	}
 	t := &template{name: name, node: node}
-	t.vms.New = func() any {
-		vm := jsonnet.MakeVM()
-		vm.Importer(refusingImporter{})
-		vm.SetTraceOut(io.Discard)
-		vm.MaxStack = templateMaxStack
-		return vm
-	}
+	t.vms.New = func() any { return jsonnetutil.NewVM() }
 	return t, nil
 }
 
@@ -175,8 +164,8 @@ func compileTemplate(name string, src []byte) (*template, error) {
 // than maxTemplateDepth. Depth counts open brackets plus the current run of
 // prefix operators (- + ! ~), outside strings and comments.
 func checkSource(name string, src []byte) error {
-	if len(src) > maxTemplateSource {
-		return fmt.Errorf("template %s: source is %d bytes, over the limit of %d", name, len(src), maxTemplateSource)
+	if err := jsonnetutil.CheckSize(name, src); err != nil {
+		return err
 	}
 	depth, run, line := 0, 0, 1
 	for i := 0; i < len(src); i++ {
@@ -261,63 +250,6 @@ func skipUntil(src []byte, i int, end string, line *int) int {
 	return i + j
 }
 
-// refuseConstructs reports the first import, importstr, importbin or, unless
-// allowTailstrict, tailstrict call in the AST. A template is a body format,
-// not a way to read the host's files; unbounded tailstrict recursion
-// overflows the Go stack, fatally, in go-jsonnet.
-func refuseConstructs(name string, node ast.Node, allowTailstrict bool) error {
-	var kind string
-	switch n := node.(type) {
-	case *ast.Import:
-		kind = "import"
-	case *ast.ImportStr:
-		kind = "importstr"
-	case *ast.ImportBin:
-		kind = "importbin"
-	case *ast.Apply:
-		if n.TailStrict && !allowTailstrict {
-			kind = "tailstrict"
-		}
-	}
-	if kind != "" {
-		return fmt.Errorf("template %s: %s is not allowed in templates", locString(name, node.Loc()), kind)
-	}
-	for _, child := range toolutils.Children(node) {
-		if err := refuseConstructs(name, child, allowTailstrict); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// staticError formats a parse or static-analysis error as
-// "template NAME:LINE:COL: message".
-func staticError(name string, err error) error {
-	msg := strings.TrimSpace(err.Error())
-	var located interface{ Loc() ast.LocationRange }
-	if errors.As(err, &located) {
-		loc := located.Loc()
-		msg = strings.TrimSpace(strings.TrimPrefix(msg, loc.String()))
-		return fmt.Errorf("template %s: %s", locString(name, &loc), msg)
-	}
-	return fmt.Errorf("template %s: %s", name, msg)
-}
-
-func locString(name string, loc *ast.LocationRange) string {
-	if loc == nil || !loc.IsSet() {
-		return name
-	}
-	return fmt.Sprintf("%s:%d:%d", name, loc.Begin.Line, loc.Begin.Column)
-}
-
-// refusingImporter is installed on every VM as a second line of defence
-// behind refuseImports.
-type refusingImporter struct{}
-
-func (refusingImporter) Import(importedFrom, importedPath string) (jsonnet.Contents, string, error) {
-	return jsonnet.Contents{}, "", errors.New("imports are not allowed in templates")
-}
-
 // abandonedEvaluations counts in-process evaluations still running after
 // their caller's context ended, across all couriers.
 var abandonedEvaluations atomic.Int32
@@ -388,35 +320,34 @@ func (t *template) evaluateNow(ctxArg ast.Node) (string, error) {
 	return out, nil
 }
 
+// evalError maps an evaluation error of the template to the courier's:
+// ErrCancel, or a *templateError.
 func (t *template) evalError(err error) error {
-	var rte jsonnet.RuntimeError
-	if !errors.As(err, &rte) {
-		return newTemplateError(t.name, err.Error(), 0)
-	}
-	if rte.Msg == cancelMessage {
-		return ErrCancel
-	}
-	// Frames run from the outermost to where the error happened; the
-	// innermost one in the template itself (not in go-jsonnet's <std>) is
-	// the line to point at, or the call of the std function that failed.
-	where := t.name
-	for i := len(rte.StackTrace) - 1; i >= 0; i-- {
-		f := rte.StackTrace[i]
-		if f.Loc.IsSet() && f.Loc.File != nil && f.Loc.File.DiagnosticFileName != "<std>" {
-			where = locString(t.name, &f.Loc)
-			break
-		}
-	}
-	return newTemplateError(where, rte.Msg, 0)
+	return engineError(jsonnetutil.EvalError(t.name, err))
 }
 
-// bodyEncoding is how the template's output becomes the request body.
-type bodyEncoding int
+// engineError maps an error of jsonnetutil's to the courier's: ErrCancel
+// for jsonnetutil.ErrCancel, a *templateError for a *jsonnetutil.Error.
+// Other errors are returned as they are.
+func engineError(err error) error {
+	var je *jsonnetutil.Error
+	switch {
+	case errors.Is(err, jsonnetutil.ErrCancel):
+		return ErrCancel
+	case errors.As(err, &je):
+		return newTemplateError(je.Where, je.Msg, je.Size)
+	}
+	return err
+}
+
+// bodyEncoding is how the template's output becomes the request body, on
+// go-jsonnet's path and on the fast path alike.
+type bodyEncoding = jsonnetfast.Encoding
 
 const (
-	encodeJSON bodyEncoding = iota // the manifested JSON as it is
-	encodeForm                     // an object, form-encoded
-	encodeRaw                      // a string, sent verbatim
+	encodeJSON = jsonnetfast.JSON
+	encodeForm = jsonnetfast.Form
+	encodeRaw  = jsonnetfast.Raw
 )
 
 // encodingFor chooses the body encoding from a Content-Type value.

@@ -1,6 +1,6 @@
 //go:build !linux || race
 
-package smscourier
+package sandbox
 
 // hardMemoryLimitSet reports whether setHardMemoryLimit applies a kernel
 // limit in this build: only on Linux, and not in race builds.

@@ -1,4 +1,15 @@
-package smscourier
+// Package jsonnetfast renders body templates of a fixed shape without
+// go-jsonnet: object and array literals with literal keys, ctx string
+// fields, string, number, boolean and null literals, string concatenation
+// with +, std.lstripChars, std.rstripChars, std.stripChars,
+// std.strReplace, std.asciiLower, std.asciiUpper and std.format with %s,
+// and string comparisons with == and != (negated with !), as values or as
+// the condition of if-then-else. Compile recognises the shape on the
+// parsed AST; the caller evaluates everything else with go-jsonnet. The
+// output is byte-identical to go-jsonnet's, encoded the way the courier
+// encodes go-jsonnet's output (a differential fuzz test in the courier
+// holds it to that).
+package jsonnetfast
 
 import (
 	"fmt"
@@ -12,44 +23,45 @@ import (
 	"github.com/google/go-jsonnet/ast"
 )
 
-// The fast path renders templates of a fixed shape without go-jsonnet:
-// object and array literals with literal keys, ctx string fields, string,
-// number, boolean and null literals, string concatenation with +, and
-// std.lstripChars, std.rstripChars, std.stripChars, std.strReplace,
-// std.asciiLower, std.asciiUpper and std.format with %s; and string
-// comparisons with == and != (negated with !), as values or as the
-// condition of if-then-else. New recognises the shape on the parsed AST;
-// everything else is evaluated by go-jsonnet. The output is byte-identical
-// to go-jsonnet's (a differential fuzz test holds it to that).
+// Encoding is how a template's output becomes the request body.
+type Encoding int
 
-// ctxField indexes the ctx string fields the fast path can read.
-type ctxField int
-
+// The encodings, chosen from the Content-Type.
 const (
-	fieldFrom ctxField = iota
-	fieldTo
-	fieldBody
-	fieldRecipient
-	fieldMessageType
-	fieldSubject
-	fieldTemplateType
-	fieldIdempotencyKey
-	numCtxFields
+	JSON Encoding = iota // the manifested JSON as it is
+	Form                 // an object, form-encoded
+	Raw                  // a string, sent verbatim
 )
 
-var ctxFields = map[string]ctxField{
-	"from":            fieldFrom,
-	"to":              fieldTo,
-	"body":            fieldBody,
-	"recipient":       fieldRecipient,
-	"message_type":    fieldMessageType,
-	"subject":         fieldSubject,
-	"template_type":   fieldTemplateType,
-	"idempotency_key": fieldIdempotencyKey,
+// Field indexes the ctx string fields a template can read.
+type Field int
+
+// The ctx string fields, named after their keys in ctx.
+const (
+	From Field = iota
+	To
+	Body
+	Recipient
+	MessageType
+	Subject
+	TemplateType
+	IdempotencyKey
+	NumFields
+)
+
+var ctxFields = map[string]Field{
+	"from":            From,
+	"to":              To,
+	"body":            Body,
+	"recipient":       Recipient,
+	"message_type":    MessageType,
+	"subject":         Subject,
+	"template_type":   TemplateType,
+	"idempotency_key": IdempotencyKey,
 }
 
-// fastCtx holds the ctx string fields of one message.
-type fastCtx [numCtxFields]string
+// Ctx holds the ctx string fields of one message, indexed by Field.
+type Ctx [NumFields]string
 
 // fexpr is a compiled expression.
 type fexpr interface{ isFexpr() }
@@ -57,18 +69,18 @@ type fexpr interface{ isFexpr() }
 // fstr is an expression whose value is a string.
 type fstr interface {
 	fexpr
-	eval(c *fastCtx) string
+	eval(c *Ctx) string
 }
 
 // fbool is an expression whose value is a boolean.
 type fbool interface {
 	fexpr
-	test(c *fastCtx) bool
+	test(c *Ctx) bool
 }
 
 type (
 	flitString string
-	fctxField  ctxField
+	fctxField  Field
 	fconcat    []fstr // all parts concatenated
 	fstrip     struct {
 		arg         fstr
@@ -125,13 +137,13 @@ func (fequal) isFexpr()     {}
 func (fnot) isFexpr()       {}
 func (fcond) isFexpr()      {}
 
-func (b flitBool) test(*fastCtx) bool { return bool(b) }
-func (e fequal) test(c *fastCtx) bool { return (e.a.eval(c) == e.b.eval(c)) != e.negate }
-func (n fnot) test(c *fastCtx) bool   { return !n.b.test(c) }
+func (b flitBool) test(*Ctx) bool { return bool(b) }
+func (e fequal) test(c *Ctx) bool { return (e.a.eval(c) == e.b.eval(c)) != e.negate }
+func (n fnot) test(c *Ctx) bool   { return !n.b.test(c) }
 
 // pick returns the branch the condition selects, through nested
 // conditionals.
-func (f fcond) pick(c *fastCtx) fexpr {
+func (f fcond) pick(c *Ctx) fexpr {
 	v := f.yes
 	if !f.cond.test(c) {
 		v = f.no
@@ -142,10 +154,10 @@ func (f fcond) pick(c *fastCtx) fexpr {
 	return v
 }
 
-func (s flitString) eval(*fastCtx) string  { return string(s) }
-func (f fctxField) eval(c *fastCtx) string { return c[f] }
+func (s flitString) eval(*Ctx) string  { return string(s) }
+func (f fctxField) eval(c *Ctx) string { return c[f] }
 
-func (parts fconcat) eval(c *fastCtx) string {
+func (parts fconcat) eval(c *Ctx) string {
 	var b strings.Builder
 	for _, p := range parts {
 		b.WriteString(p.eval(c))
@@ -155,7 +167,7 @@ func (parts fconcat) eval(c *fastCtx) string {
 
 // eval strips leading and/or trailing code points found in chars, as
 // std.lstripChars and friends do.
-func (s fstrip) eval(c *fastCtx) string {
+func (s fstrip) eval(c *Ctx) string {
 	v := s.arg.eval(c)
 	if s.left {
 		for v != "" {
@@ -178,10 +190,10 @@ func (s fstrip) eval(c *fastCtx) string {
 	return v
 }
 
-func (r freplace) eval(c *fastCtx) string { return strings.ReplaceAll(r.arg.eval(c), r.from, r.to) }
+func (r freplace) eval(c *Ctx) string { return strings.ReplaceAll(r.arg.eval(c), r.from, r.to) }
 
 // eval maps ASCII letters only, as std.asciiLower and std.asciiUpper do.
-func (f fcase) eval(c *fastCtx) string {
+func (f fcase) eval(c *Ctx) string {
 	v := f.arg.eval(c)
 	if f.upper {
 		return strings.Map(func(r rune) rune {
@@ -199,7 +211,7 @@ func (f fcase) eval(c *fastCtx) string {
 	}, v)
 }
 
-func (f fformat) eval(c *fastCtx) string {
+func (f fformat) eval(c *Ctx) string {
 	var b strings.Builder
 	for i, a := range f.args {
 		b.WriteString(f.lits[i])
@@ -209,17 +221,19 @@ func (f fformat) eval(c *fastCtx) string {
 	return b.String()
 }
 
-// fastTemplate is a template compiled for the fast path. It is immutable and
+// Template is a template compiled for one encoding. It is immutable and
 // safe for concurrent use.
-type fastTemplate struct {
+type Template struct {
 	root fexpr
+	enc  Encoding
 }
 
-// compileFast returns the fast-path form of a parsed template for the given
-// body encoding, or nil when the template is outside the subset (or its
-// output could not be encoded the way go-jsonnet's path would fail or
-// succeed), in which case go-jsonnet evaluates it.
-func compileFast(node ast.Node, enc bodyEncoding) *fastTemplate {
+// Compile returns the compiled form of node, a parsed template, for the
+// given body encoding, or nil when the template is outside the subset (or
+// its output could not be encoded the way go-jsonnet's path would fail or
+// succeed): then go-jsonnet must evaluate it. It takes time linear in the
+// size of node.
+func Compile(node ast.Node, enc Encoding) *Template {
 	fn, ok := node.(*ast.Function)
 	if !ok || len(fn.Parameters) != 1 || fn.Parameters[0].Name != "ctx" || fn.Parameters[0].DefaultArg != nil {
 		return nil
@@ -229,7 +243,7 @@ func compileFast(node ast.Node, enc bodyEncoding) *fastTemplate {
 		return nil
 	}
 	switch enc {
-	case encodeForm:
+	case Form:
 		obj, ok := root.(fobject)
 		if !ok {
 			return nil
@@ -239,12 +253,12 @@ func compileFast(node ast.Node, enc bodyEncoding) *fastTemplate {
 				return nil
 			}
 		}
-	case encodeRaw:
+	case Raw:
 		if _, ok := root.(fstr); !ok {
 			return nil
 		}
 	}
-	return &fastTemplate{root: root}
+	return &Template{root: root, enc: enc}
 }
 
 // formEncodable reports whether v is a scalar or an array of scalars.
@@ -583,12 +597,13 @@ func compileFormat(args []ast.CommaSeparatedExpr) (fstr, bool) {
 	return fformat{lits: lits, args: vals}, true
 }
 
-// render appends the body for c in the given encoding to dst.
-func (t *fastTemplate) render(enc bodyEncoding, c *fastCtx, dst []byte) []byte {
-	switch enc {
-	case encodeForm:
+// Render appends the body for c to dst and returns the extended slice. It
+// allocates only to grow dst and for the strings the template builds.
+func (t *Template) Render(c *Ctx, dst []byte) []byte {
+	switch t.enc {
+	case Form:
 		return appendForm(dst, t.root.(fobject), c)
-	case encodeRaw:
+	case Raw:
 		return append(dst, t.root.(fstr).eval(c)...)
 	default:
 		dst = appendJSON(dst, t.root, c, "")
@@ -598,7 +613,7 @@ func (t *fastTemplate) render(enc bodyEncoding, c *fastCtx, dst []byte) []byte {
 
 // appendJSON writes v as go-jsonnet manifests it: three-space indents,
 // "[ ]" and "{ }" when empty, keys sorted.
-func appendJSON(dst []byte, v fexpr, c *fastCtx, indent string) []byte {
+func appendJSON(dst []byte, v fexpr, c *Ctx, indent string) []byte {
 	switch x := v.(type) {
 	case fstr:
 		return appendJSONString(dst, x.eval(c))
@@ -705,10 +720,10 @@ func unparseNumber(v float64) string {
 }
 
 // appendForm writes the object as application/x-www-form-urlencoded, as
-// formEncode does for go-jsonnet's output: keys sorted (they already are),
+// the courier encodes go-jsonnet's output: keys sorted (they already are),
 // strings as they are, numbers and booleans as their JSON text, nulls
 // omitted, arrays as repeated keys.
-func appendForm(dst []byte, obj fobject, c *fastCtx) []byte {
+func appendForm(dst []byte, obj fobject, c *Ctx) []byte {
 	first := true
 	add := func(k, v string) {
 		if !first {

@@ -1,6 +1,6 @@
 //go:build linux && !race
 
-package smscourier
+package sandbox
 
 import (
 	"bufio"
