@@ -110,7 +110,7 @@ func TestTemplateDataLimits(t *testing.T) {
 	}{
 		{"fast path", "file://./testdata/sms.jsonnet", nil, true},
 		{"in-process Jsonnet", "file://./testdata/context.jsonnet", nil, false},
-		{"isolated", "file://./testdata/context.jsonnet", []Option{WithIsolatedTemplates(IsolationConfig{})}, false},
+		{"isolated", "file://./testdata/context.jsonnet", []Option{WithIsolatedTemplates(IsolationConfig{Timeout: 30 * time.Second})}, false},
 	}
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
@@ -216,7 +216,7 @@ func TestReplyDepthLimit(t *testing.T) {
 		opts []Option
 	}{
 		{"in-process", nil},
-		{"isolated", []Option{WithIsolatedTemplates(IsolationConfig{})}},
+		{"isolated", []Option{WithIsolatedTemplates(IsolationConfig{Timeout: 30 * time.Second})}},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			for _, tc := range cases {
