@@ -5,10 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivershared/uniquestates"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/smscourier/smscourier"
 )
@@ -17,12 +15,9 @@ import (
 const Kind = "smscourier_send"
 
 // QueueName is the River queue that SendArgs jobs are inserted into and that
-// the clients made by NewSQLiteClient and NewPostgresClient work. A client you
-// build yourself must list it in river.Config.Queues to work the jobs.
+// the clients made by NewClient work. A client you build yourself must list
+// it in river.Config.Queues to work the jobs.
 const QueueName = "smscourier"
-
-// maxIdempotencyKey is the longest idempotency key the courier accepts.
-const maxIdempotencyKey = 255
 
 // SendArgs is the River job that sends one SMS with a Worker. Its Message is
 // stored as JSON in the job's row (the keys of smscourier.Message) until the
@@ -39,9 +34,11 @@ const maxIdempotencyKey = 255
 //     cancelled or discarded, until the row is deleted) inserts nothing, and
 //     the insert result has UniqueSkippedAsDuplicate set. This replaces any
 //     InsertOpts.UniqueOpts given for the job;
-//   - refuses a message with an empty To or an idempotency key that the
-//     courier would refuse (more than 255 characters, or anything but visible
-//     ASCII), with an error wrapping smscourier.ErrInvalidMessage.
+//   - refuses a message that every courier would refuse
+//     (smscourier.Message.Validate: an empty To, control characters in To
+//     or From, an idempotency key of more than 255 characters or anything
+//     but visible ASCII, template data over the limits), with an error
+//     wrapping smscourier.ErrInvalidMessage, before anything is stored.
 type SendArgs struct {
 	Message smscourier.Message `json:"message"`
 }
@@ -59,10 +56,14 @@ func (SendArgs) Hooks() []rivertype.Hook {
 	return []rivertype.Hook{river.HookInsertBeginFunc(prepareInsert)}
 }
 
-// uniqueStates are the states in which a job holds its idempotency key: all
-// of them, so that a message whose outcome is unknown (its job cancelled) is
-// not queued again under the same key while the row exists.
-var uniqueStates = uniquestates.UniqueStatesToBitmask(rivertype.JobStates())
+// allStates is the unique states bitmask (rivertype.JobInsertParams'
+// UniqueStates) of every job state: River gives each of its eight states
+// (rivertype.JobStates) one bit of the byte, so all of them are all bits. A
+// job holds its idempotency key in every state, so that a message whose
+// outcome is unknown (its job cancelled) is not queued again under the same
+// key while the row exists. River reads the mask back as the job row's
+// UniqueStates, which the tests check is rivertype.JobStates().
+const allStates byte = 0xff
 
 // prepareInsert settles a SendArgs job's idempotency key and makes the job
 // unique by it.
@@ -75,21 +76,22 @@ func prepareInsert(_ context.Context, params *rivertype.JobInsertParams) error {
 		return fmt.Errorf("smscourier/queue: decode job args: %w", err)
 	}
 	m := &args.Message
-	if strings.TrimSpace(m.To) == "" { // as the courier would refuse it
-		return fmt.Errorf("%w: to is empty or only spaces", smscourier.ErrInvalidMessage)
-	}
-	if m.IdempotencyKey == "" {
+	fill := m.IdempotencyKey == ""
+	if fill {
 		m.IdempotencyKey = smscourier.NewIdempotencyKey()
+	}
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	if fill {
 		encoded, err := json.Marshal(args)
 		if err != nil {
 			return fmt.Errorf("smscourier/queue: encode job args: %w", err)
 		}
 		params.EncodedArgs, params.Args = encoded, args
-	} else if !validKey(m.IdempotencyKey) {
-		return fmt.Errorf("%w: idempotency key must be 1 to %d visible ASCII characters", smscourier.ErrInvalidMessage, maxIdempotencyKey)
 	}
 	params.UniqueKey = uniqueKey(m.IdempotencyKey)
-	params.UniqueStates = uniqueStates
+	params.UniqueStates = allStates
 	return nil
 }
 
@@ -98,17 +100,4 @@ func prepareInsert(_ context.Context, params *rivertype.JobInsertParams) error {
 func uniqueKey(idempotencyKey string) []byte {
 	sum := sha256.Sum256([]byte(Kind + "\x00" + idempotencyKey))
 	return sum[:]
-}
-
-// validKey reports whether k is an idempotency key the courier accepts.
-func validKey(k string) bool {
-	if k == "" || len(k) > maxIdempotencyKey {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if k[i] < 0x21 || k[i] > 0x7e {
-			return false
-		}
-	}
-	return true
 }

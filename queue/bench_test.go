@@ -11,7 +11,7 @@ import (
 )
 
 // BenchmarkThroughputSQLite measures messages delivered per second through
-// the queue on SQLite (a file in a temporary directory, as OpenSQLite opens
+// the queue on SQLite (a file in a temporary directory, as sqlitedb.Open opens
 // it) to a loopback gateway, with Config's defaults and a courier whose
 // template takes the fast path (no go-jsonnet):
 //

@@ -9,7 +9,9 @@ import (
 	"github.com/riverqueue/river"
 )
 
-// Defaults of Config.
+// Defaults of Config. DefaultMaxJobAttempts counts River job attempts,
+// each one send; smscourier.DefaultMaxAttempts counts the HTTP requests of
+// one send.
 const (
 	DefaultMaxWorkers                = 100
 	DefaultFetchCooldown             = 20 * time.Millisecond
@@ -18,7 +20,7 @@ const (
 	DefaultJobTimeout                = time.Minute
 	DefaultRescueStuckJobsAfter      = 5 * time.Minute
 	DefaultRetentionPeriod           = time.Hour
-	DefaultMaxAttempts               = 6
+	DefaultMaxJobAttempts            = 6
 )
 
 // Config holds the settings of a River client that sends SMS. The zero value
@@ -38,8 +40,8 @@ type Config struct {
 	// job was announced. PostgreSQL announces new jobs (LISTEN/NOTIFY), so
 	// polling is a fallback there; SQLite has no such thing, so this bounds
 	// how late a new job starts. Default DefaultFetchPollIntervalSQLite
-	// (50 ms) with NewSQLiteClient, DefaultFetchPollIntervalPostgres (1 s)
-	// otherwise.
+	// (50 ms) from NewClient with a SQLite driver (transactions *sql.Tx),
+	// DefaultFetchPollIntervalPostgres (1 s) otherwise.
 	FetchPollInterval time.Duration
 	// JobTimeout bounds one job attempt: the send's context ends after it.
 	// Default DefaultJobTimeout (1 min); -1 means no bound.
@@ -65,12 +67,14 @@ type Config struct {
 	// attempts. Default DefaultRetentionPeriod (1 h); negative: kept
 	// forever.
 	DiscardedJobRetentionPeriod time.Duration
-	// MaxAttempts is the most attempts (the first included) of a job
-	// inserted through this client; snoozes do not count. It is fixed when
-	// the job is inserted, so it is the inserting client's setting that
-	// counts. Default DefaultMaxAttempts (6: Kratos' message_retries of 5,
-	// plus the first).
-	MaxAttempts int
+	// MaxJobAttempts is the most attempts (the first included) of a job
+	// inserted through this client, River's MaxAttempts; snoozes do not
+	// count. Each job attempt is one send, with as many HTTP requests as the
+	// courier's RetryPolicy allows (one with smscourier.WithoutRetries). It
+	// is fixed when the job is inserted, so it is the inserting client's
+	// setting that counts. Default DefaultMaxJobAttempts (6: Kratos'
+	// message_retries of 5, plus the first).
+	MaxJobAttempts int
 	// Logger receives River's own logs. Default nil: River's default, warnings
 	// and errors to standard output.
 	Logger *slog.Logger
@@ -81,16 +85,17 @@ type Config struct {
 }
 
 // errNegative is returned for a negative duration or count.
-var errNegative = errors.New("smscourier/queue: Config: MaxWorkers, MaxAttempts, FetchCooldown, FetchPollInterval and RescueStuckJobsAfter must not be negative, JobTimeout not below -1")
+var errNegative = errors.New("smscourier/queue: Config: MaxWorkers, MaxJobAttempts, FetchCooldown, FetchPollInterval and RescueStuckJobsAfter must not be negative, JobTimeout not below -1")
 
-// RiverConfig returns the river.Config that NewPostgresClient uses (and, with
-// FetchPollInterval set, NewSQLiteClient): cfg's settings with their
-// defaults, QueueName worked by MaxWorkers workers, and w registered. With a
+// RiverConfig returns the river.Config that NewClient uses with a
+// PostgreSQL driver (and with any driver once FetchPollInterval is set):
+// cfg's settings with their defaults, QueueName worked by MaxWorkers
+// workers, and w registered. With a
 // nil w the config is for an insert-only client: no queues, no workers. Add
 // your own workers and queues to it to share one client. It fails when a
 // setting is negative.
 func (cfg Config) RiverConfig(w *Worker) (*river.Config, error) {
-	if cfg.MaxWorkers < 0 || cfg.MaxAttempts < 0 || cfg.FetchCooldown < 0 || cfg.FetchPollInterval < 0 ||
+	if cfg.MaxWorkers < 0 || cfg.MaxJobAttempts < 0 || cfg.FetchCooldown < 0 || cfg.FetchPollInterval < 0 ||
 		cfg.JobTimeout < -1 || cfg.RescueStuckJobsAfter < 0 {
 		return nil, errNegative
 	}
@@ -111,7 +116,7 @@ func (cfg Config) RiverConfig(w *Worker) (*river.Config, error) {
 		CompletedJobRetentionPeriod: orDefault(cfg.CompletedJobRetentionPeriod, DefaultRetentionPeriod),
 		CancelledJobRetentionPeriod: orDefault(cfg.CancelledJobRetentionPeriod, DefaultRetentionPeriod),
 		DiscardedJobRetentionPeriod: orDefault(cfg.DiscardedJobRetentionPeriod, DefaultRetentionPeriod),
-		MaxAttempts:                 cfg.MaxAttempts,
+		MaxAttempts:                 cfg.MaxJobAttempts,
 		Logger:                      cfg.Logger,
 		TestOnly:                    cfg.testOnly,
 	}
@@ -119,7 +124,7 @@ func (cfg Config) RiverConfig(w *Worker) (*river.Config, error) {
 		rc.RescueStuckJobsAfter = max(DefaultRescueStuckJobsAfter, rc.JobTimeout+time.Minute)
 	}
 	if rc.MaxAttempts == 0 {
-		rc.MaxAttempts = DefaultMaxAttempts
+		rc.MaxAttempts = DefaultMaxJobAttempts
 	}
 	if rc.FetchPollInterval < rc.FetchCooldown {
 		rc.FetchPollInterval = rc.FetchCooldown

@@ -14,10 +14,13 @@
 // have delivered anything are retried with River's backoff, and everything
 // that must not be resent (rejected, cancelled by the template, expired,
 // outcome unknown without an idempotency key header) is cancelled with its
-// reason recorded. Each attempt records an Output, never the message text.
+// reason recorded. Each job attempt records an Output, never the message
+// text.
 //
-// NewSQLiteClient and NewPostgresClient build a configured *river.Client
-// from a Config; Migrate creates River's tables. The smscourier command
+// NewClient builds a configured *river.Client on any River driver from a
+// Config: riverpgxv5 for PostgreSQL, riversqlite for SQLite, on a database
+// opened with the sqlitedb package, so that a program links only the
+// database it uses. Migrate creates River's tables. The smscourier command
 // (module github.com/smscourier/smscourier/cmd/smscourier) runs migrations,
 // a worker and enqueues messages from the command line.
 package queue

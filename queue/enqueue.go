@@ -30,7 +30,7 @@ func Enqueue[TTx any](ctx context.Context, client *river.Client[TTx], msg smscou
 // riversqlite. opts may be nil and is treated as in Enqueue. Results and
 // errors are those of Enqueue.
 //
-// With SQLite (one connection, see OpenSQLite) the client cannot use the
+// With SQLite (one connection, see sqlitedb.Open) the client cannot use the
 // database while tx is open: keep such transactions short, and do not call
 // the client's non-transactional methods before tx ends.
 func EnqueueTx[TTx any](ctx context.Context, client *river.Client[TTx], tx TTx, msg smscourier.Message, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {

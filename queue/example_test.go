@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/smscourier/smscourier"
 	"github.com/smscourier/smscourier/queue"
+	"github.com/smscourier/smscourier/queue/sqlitedb"
 	"github.com/smscourier/smscourier/smstest"
 )
 
@@ -39,7 +40,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	db, err := queue.OpenSQLite(ctx, filepath.Join(dir, "queue.db"))
+	db, err := sqlitedb.Open(ctx, filepath.Join(dir, "queue.db"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func Example() {
 	if err := queue.Migrate(ctx, riversqlite.New(db)); err != nil {
 		log.Fatal(err)
 	}
-	client, err := queue.NewSQLiteClient(db, queue.NewWorker(courier, queue.WorkerConfig{}),
+	client, err := queue.NewClient(riversqlite.New(db), queue.NewWorker(courier, queue.WorkerConfig{}),
 		queue.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		log.Fatal(err)

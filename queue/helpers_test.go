@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/smscourier/smscourier"
+	"github.com/smscourier/smscourier/queue/sqlitedb"
 	"github.com/smscourier/smscourier/smstest"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -64,7 +65,7 @@ func newCourier(t testing.TB, gw *smstest.Gateway, opts ...smscourier.Option) *s
 // when the test ends.
 func newDB(t testing.TB) *sql.DB {
 	t.Helper()
-	db, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "queue.db"))
+	db, err := sqlitedb.Open(context.Background(), filepath.Join(t.TempDir(), "queue.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, db.Close()) })
 	require.NoError(t, Migrate(context.Background(), riversqlite.New(db)))
@@ -98,7 +99,7 @@ func newHarness(t testing.TB, w *Worker, cfg Config) *harness {
 // (if it was started) when the test ends.
 func newClient(t testing.TB, db *sql.DB, w *Worker, cfg Config) *river.Client[*sql.Tx] {
 	t.Helper()
-	client, err := NewSQLiteClient(db, w, cfg)
+	client, err := NewClient(riversqlite.New(db), w, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)

@@ -31,7 +31,9 @@ const (
 
 // Output is what a Worker records about each job attempt, as the job's
 // River output (river.RecordOutput; rivertype.JobRow.Output returns it as
-// JSON). It holds no message text and only a masked recipient.
+// JSON). It holds no message text and only a masked recipient. As in the
+// core, "attempts" are HTTP requests (Attempts); River's attempts at the
+// job are job attempts (JobAttempt).
 type Output struct {
 	// Outcome is one of the Outcome constants.
 	Outcome string `json:"outcome"`
@@ -44,12 +46,13 @@ type Output struct {
 	// MessageID is the gateway's id for the message, when the courier's
 	// response template found one.
 	MessageID string `json:"message_id,omitempty"`
-	// Requests is the number of HTTP requests this attempt tried (the
-	// courier's Result.Attempts), a request that could not even connect
-	// included: 0 when none was tried (a template error, an expired or
-	// invalid message, the courier disabled, the rate limiter).
-	Requests int `json:"requests"`
-	// JobAttempt is the job's attempt number (River's JobRow.Attempt).
+	// Attempts is the number of HTTP requests this job attempt tried, the
+	// courier's Result.Attempts (one that could not even connect included):
+	// 0 when none was tried (a template error, an expired or invalid
+	// message, the courier disabled, the rate limiter).
+	Attempts int `json:"attempts"`
+	// JobAttempt is the number of the River job attempt that recorded this
+	// Output (River's JobRow.Attempt), the first being 1.
 	JobAttempt int `json:"job_attempt"`
 	// IdempotencyKey is the message's idempotency key.
 	IdempotencyKey string `json:"idempotency_key"`

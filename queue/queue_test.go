@@ -1,16 +1,21 @@
 package queue
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,7 +60,7 @@ func TestEnqueueManyDeliversEachMessageOnce(t *testing.T) {
 		assert.Equal(t, OutcomeSent, out.Outcome)
 		assert.Equal(t, http.StatusCreated, out.Status)
 		assert.True(t, strings.HasPrefix(out.MessageID, "msg-"), "message id %q", out.MessageID)
-		assert.Equal(t, 1, out.Requests)
+		assert.Equal(t, 1, out.Attempts)
 		assert.Equal(t, "********2223", out.To)
 	}
 }
@@ -134,6 +139,11 @@ func TestEnqueueRefusesInvalidMessages(t *testing.T) {
 		"key too long":     {To: "+1", Body: "x", IdempotencyKey: strings.Repeat("k", 256)},
 		"key not ascii":    {To: "+1", Body: "x", IdempotencyKey: "clé"},
 		"key with control": {To: "+1", Body: "x", IdempotencyKey: "a\n"},
+		// The rest of smscourier.Message.Validate's rules. (Invalid UTF-8
+		// never reaches the hook: encoding the args as JSON replaces it.)
+		"to with control":       {To: "+1\n2", Body: "x"},
+		"from with control":     {To: "+1", From: "a\tb", Body: "x"},
+		"template data too big": {To: "+1", Body: "x", TemplateData: map[string]string{"k": strings.Repeat("x", 70_000)}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Enqueue(context.Background(), client, m, nil)
@@ -187,7 +197,7 @@ func TestSnoozePastNotAfterCancels(t *testing.T) {
 func TestMaxSnoozesFallsBackToRetries(t *testing.T) {
 	gw := smstest.New(t)
 	gw.Script(smstest.Reply{Status: http.StatusServiceUnavailable, RetryAfter: "1"})
-	h := newHarness(t, NewWorker(newCourier(t, gw), WorkerConfig{MaxSnoozes: 1}), Config{testOnly: true, MaxAttempts: 1})
+	h := newHarness(t, NewWorker(newCourier(t, gw), WorkerConfig{MaxSnoozes: 1}), Config{testOnly: true, MaxJobAttempts: 1})
 	res, err := Enqueue(context.Background(), h.client, message("otp-busy"), nil)
 	require.NoError(t, err)
 	h.start(t)
@@ -209,6 +219,7 @@ func TestCancelled(t *testing.T) {
 		body         string // template, default bodyTemplate
 		response     string // template, default responseTemplate
 		disabled     bool
+		opts         []smscourier.Option // courier options after WithoutRetries
 		msg          smscourier.Message
 		wantClass    string
 		wantReason   string
@@ -226,7 +237,10 @@ func TestCancelled(t *testing.T) {
 		{name: "response template fails on 2xx", response: `function(ctx) { message_id: std.parseInt(ctx.body.id) }`,
 			reply:     smstest.Reply{Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}}, Body: `{"id": "Your code is 123456"}`},
 			wantMaybe: true, wantClass: "outcome_unknown", wantReason: "may have been delivered", wantRequests: 1},
-		{name: "invalid message", msg: smscourier.Message{To: "+1413\n4242223", Body: "Your code is 123456"},
+		// Valid for every courier (the insert hook takes it), invalid
+		// for this one.
+		{name: "invalid message", opts: []smscourier.Option{smscourier.WithStrictE164()},
+			msg:       smscourier.Message{To: "04134242223", Body: "Your code is 123456"},
 			wantClass: "invalid_message", wantReason: "invalid message"},
 		{name: "disabled", disabled: true,
 			wantClass: "disabled", wantReason: "disabled"},
@@ -244,7 +258,7 @@ func TestCancelled(t *testing.T) {
 				cfg.RequestConfig.Response = b64(tc.response)
 			}
 			cfg.Enabled = !tc.disabled
-			courier, err := smscourier.New(cfg, smscourier.WithoutRetries())
+			courier, err := smscourier.New(cfg, append([]smscourier.Option{smscourier.WithoutRetries()}, tc.opts...)...)
 			require.NoError(t, err)
 			h := newHarness(t, NewWorker(courier, WorkerConfig{}), testConfig())
 			msg := tc.msg
@@ -380,7 +394,7 @@ func TestNotSentIsRetried(t *testing.T) {
 	out := output(t, job)
 	assert.Equal(t, OutcomeRetry, out.Outcome)
 	assert.Equal(t, "not_sent", out.Class)
-	assert.Equal(t, 1, out.Requests, "one request tried, refused before it was written")
+	assert.Equal(t, 1, out.Attempts, "one request tried, refused before it was written")
 	assert.Equal(t, 0, gw.Count())
 
 	// The gateway comes up on the refused port (a proxy to gw).
@@ -632,7 +646,7 @@ func TestNewWorkerNilCourierPanics(t *testing.T) {
 }
 
 func TestConfigRejectsNegative(t *testing.T) {
-	for _, cfg := range []Config{{MaxWorkers: -1}, {MaxAttempts: -1}, {FetchCooldown: -1}, {JobTimeout: -2}} {
+	for _, cfg := range []Config{{MaxWorkers: -1}, {MaxJobAttempts: -1}, {FetchCooldown: -1}, {JobTimeout: -2}} {
 		_, err := cfg.RiverConfig(nil)
 		assert.Error(t, err, "%+v", cfg)
 	}
@@ -642,7 +656,7 @@ func TestRiverConfigDefaults(t *testing.T) {
 	gw := smstest.New(t)
 	rc, err := Config{}.RiverConfig(NewWorker(newCourier(t, gw), WorkerConfig{}))
 	require.NoError(t, err)
-	assert.Equal(t, DefaultMaxAttempts, rc.MaxAttempts)
+	assert.Equal(t, DefaultMaxJobAttempts, rc.MaxAttempts)
 	assert.Equal(t, DefaultFetchCooldown, rc.FetchCooldown)
 	assert.Equal(t, DefaultFetchPollIntervalPostgres, rc.FetchPollInterval)
 	assert.Equal(t, DefaultRetentionPeriod, rc.CompletedJobRetentionPeriod)
@@ -665,4 +679,119 @@ func TestFinalErrorHidesContextErrors(t *testing.T) {
 	assert.ErrorIs(t, err, smscourier.ErrOutcomeUnknown)
 	var ce *river.JobCancelError
 	assert.ErrorAs(t, err, &ce)
+}
+
+// TestUniqueInEveryState checks the unique states the insert hook gives a
+// job, as River reads them back from the stored bitmask: every state, also
+// when the caller asked for other unique options.
+func TestUniqueInEveryState(t *testing.T) {
+	db := newDB(t)
+	client := newClient(t, db, nil, testConfig())
+	ctx := context.Background()
+	want := rivertype.JobStates()
+	slices.Sort(want)
+	for _, tc := range []struct {
+		name string
+		opts *river.InsertOpts
+	}{
+		{"no options", nil},
+		{"caller's by args", &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}},
+		{"caller's states", &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByState: rivertype.UniqueOptsByStateDefault()}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "otp-states-" + strings.ReplaceAll(tc.name, " ", "-")
+			res, err := Enqueue(ctx, client, message(key), tc.opts)
+			require.NoError(t, err)
+			job, err := client.JobGet(ctx, res.Job.ID)
+			require.NoError(t, err)
+			got := slices.Clone(job.UniqueStates)
+			slices.Sort(got)
+			assert.Equal(t, want, got)
+			assert.Equal(t, uniqueKey(key), job.UniqueKey)
+		})
+	}
+}
+
+// otherTx stands for the transaction type of a driver not on database/sql.
+type otherTx struct{}
+
+func TestNewClientFetchPollInterval(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rc   func(Config, *Worker) (*river.Config, error)
+		cfg  Config
+		want time.Duration
+	}{
+		{"sql.Tx (SQLite)", riverConfigFor[*sql.Tx], Config{}, DefaultFetchPollIntervalSQLite},
+		{"other (PostgreSQL)", riverConfigFor[otherTx], Config{}, DefaultFetchPollIntervalPostgres},
+		{"sql.Tx, set", riverConfigFor[*sql.Tx], Config{FetchPollInterval: time.Second}, time.Second},
+		{"other, set", riverConfigFor[otherTx], Config{FetchPollInterval: 70 * time.Millisecond}, 70 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc, err := tc.rc(tc.cfg, nil)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, rc.FetchPollInterval)
+		})
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the worker's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestAttemptWords: the output and the log record name HTTP requests
+// "attempts", as the courier does, and River's attempt at the job
+// "job_attempt".
+func TestAttemptWords(t *testing.T) {
+	gw := smstest.New(t)
+	gw.Script(smstest.Reply{Status: http.StatusTooManyRequests}, smstest.Reply{Status: http.StatusCreated})
+	var logs lockedBuffer
+	// Up to two HTTP requests per job attempt: the first job attempt
+	// sends with its second request.
+	courier, err := smscourier.New(gatewayConfig(gw), smscourier.WithRetryPolicy(smscourier.RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}))
+	require.NoError(t, err)
+	h := newHarness(t, NewWorker(courier, WorkerConfig{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}), testConfig())
+	res, err := Enqueue(context.Background(), h.client, message("otp-words"), nil)
+	require.NoError(t, err)
+	h.start(t)
+	job := h.waitOne(t, res.Job.ID)
+	require.Equal(t, rivertype.JobStateCompleted, job.State)
+	require.Equal(t, 2, gw.Count())
+
+	var recorded map[string]any
+	require.NoError(t, json.Unmarshal(job.Output(), &recorded))
+	assert.Equal(t, 2.0, recorded["attempts"], "HTTP requests")
+	assert.Equal(t, 1.0, recorded["job_attempt"])
+	assert.NotContains(t, recorded, "requests")
+
+	var rec map[string]any
+	require.NoError(t, json.Unmarshal([]byte(logs.String()), &rec), "one record")
+	assert.Equal(t, 2.0, rec["attempts"], "HTTP requests")
+	assert.Equal(t, 1.0, rec["job_attempt"])
+	assert.NotContains(t, rec, "attempt")
+	assert.NotContains(t, rec, "requests")
+}
+
+// TestOutputOfEarlierOutput: an output recorded before Attempts was named
+// "attempts" (it was "requests") still decodes, with its job attempt, which
+// is what a later attempt's crash check reads.
+func TestOutputOfEarlierOutput(t *testing.T) {
+	job := &rivertype.JobRow{Metadata: []byte(`{"output":{"outcome":"retry","class":"not_sent","requests":1,"job_attempt":2,"idempotency_key":"k","to":"****"}}`)}
+	out, ok := OutputOf(job)
+	require.True(t, ok)
+	assert.Equal(t, Output{Outcome: OutcomeRetry, Class: "not_sent", JobAttempt: 2, IdempotencyKey: "k", To: "****"}, out)
 }

@@ -45,8 +45,9 @@ type WorkerConfig struct {
 	// DefaultMaxSnoozes (20); negative means no bound.
 	MaxSnoozes int
 	// Logger receives one record per job attempt: the outcome, failure
-	// class, status, HTTP requests, job id and attempt, idempotency key and
-	// the masked recipient, never the text. Default nil: no logging.
+	// class, status, HTTP requests ("attempts", as the courier's records
+	// count them), job id and job attempt ("job_attempt"), idempotency key
+	// and the masked recipient, never the text. Default nil: no logging.
 	Logger *slog.Logger
 }
 
@@ -95,8 +96,8 @@ type Worker struct {
 }
 
 // NewWorker returns a Worker that sends with c, configured by cfg. It
-// panics when c is nil. Register it with river.AddWorker, or pass it to
-// NewSQLiteClient or NewPostgresClient.
+// panics when c is nil. Pass it to NewClient, or register it with
+// river.AddWorker.
 func NewWorker(c *smscourier.Courier, cfg WorkerConfig) *Worker {
 	if c == nil {
 		panic("smscourier/queue: NewWorker: nil Courier")
@@ -151,7 +152,7 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 	}
 
 	res, err := w.courier.SendMessage(ctx, msg)
-	out.Requests, out.Class = res.Attempts, smscourier.FailureClass(err)
+	out.Attempts, out.Class = res.Attempts, smscourier.FailureClass(err)
 	var ge *smscourier.GatewayError
 	if errors.As(err, &ge) {
 		out.Status = ge.StatusCode
@@ -302,11 +303,11 @@ func (w *Worker) log(ctx context.Context, jobID int64, out *Output, err error) {
 	}
 	attrs := []slog.Attr{
 		slog.Int64("job_id", jobID),
-		slog.Int("attempt", out.JobAttempt),
+		slog.Int("job_attempt", out.JobAttempt),
 		slog.String("outcome", out.Outcome),
 		slog.String("class", out.Class),
 		slog.Int("status", out.Status),
-		slog.Int("requests", out.Requests),
+		slog.Int("attempts", out.Attempts),
 		slog.String("idempotency_key", out.IdempotencyKey),
 		slog.String("to", out.To),
 	}

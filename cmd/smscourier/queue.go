@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,9 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -24,6 +21,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/smscourier/smscourier"
 	"github.com/smscourier/smscourier/queue"
+	"github.com/smscourier/smscourier/queue/sqlitedb"
 	"golang.org/x/time/rate"
 )
 
@@ -53,12 +51,13 @@ until it receives SIGINT or SIGTERM. It then stops fetching, waits up to
 kills it at once (a message whose request was on its way is then never
 resent: its outcome is unknown).
 
-Each job attempt is logged to stderr (outcome, failure class, status, job
-id, idempotency key, the masked number; never the text). Sent jobs
-complete; refusals with Retry-After are snoozed; failures that delivered
-nothing are retried with backoff (as many attempts as enqueue allowed,
-default 6); rejected, cancelled, invalid and expired messages are
-cancelled; a send whose outcome is unknown is cancelled unless
+Each job attempt is logged to stderr (job id, job_attempt, outcome,
+failure class, status, attempts: the HTTP requests it made, idempotency
+key, the masked number; never the text). Sent jobs complete; refusals
+with Retry-After are snoozed; failures that delivered nothing are
+retried with backoff (as many job attempts as enqueue's --max-attempts
+allowed, default 6); rejected, cancelled, invalid and expired messages
+are cancelled; a send whose outcome is unknown is cancelled unless
 --idempotency-key-header names a header the gateway deduplicates on.
 The courier makes one HTTP request per job attempt: the queue retries.
 It fails at once, naming the migrate command to run, when the database
@@ -94,7 +93,7 @@ migrations this program needs.
 			in.databaseFlag(fs)
 			in.messageFlags(fs)
 			fs.DurationVar(&in.notAfter, "not-after", 0, "do not send the message later than this `duration` from now (0: no limit)")
-			fs.IntVar(&in.maxAttempts, "max-attempts", queue.DefaultMaxAttempts, "at most `N` attempts to send it")
+			fs.IntVar(&in.maxAttempts, "max-attempts", queue.DefaultMaxJobAttempts, "at most `N` job attempts to send it, each one HTTP request; snoozes for Retry-After do not count")
 		},
 		run: runEnqueue,
 	},
@@ -150,14 +149,11 @@ func (in *invocation) openStore(ctx context.Context, create bool) (*store, error
 }
 
 func openSQLite(ctx context.Context, path string) (*store, error) {
-	db, err := queue.OpenSQLite(ctx, path)
+	db, err := sqlitedb.Open(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	newClient := func(w *queue.Worker, cfg queue.Config) (*river.Client[*sql.Tx], error) {
-		return queue.NewSQLiteClient(db, w, cfg)
-	}
-	return newStore(path, riversqlite.New(db), newClient, func() { _ = db.Close() }), nil
+	return newStore(path, riversqlite.New(db), func() { _ = db.Close() }), nil
 }
 
 func openPostgres(ctx context.Context, dbURL string) (*store, error) {
@@ -173,28 +169,26 @@ func openPostgres(ctx context.Context, dbURL string) (*store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to %s: %w", shown, err)
 	}
-	newClient := func(w *queue.Worker, cfg queue.Config) (*river.Client[pgx.Tx], error) {
-		return queue.NewPostgresClient(pool, w, cfg)
-	}
-	return newStore(shown, riverpgxv5.New(pool), newClient, pool.Close), nil
+	return newStore(shown, riverpgxv5.New(pool), pool.Close), nil
 }
 
-// newStore builds the store of one database from its River driver and a
-// function making clients on it (an insert-only client when w is nil).
-func newStore[TTx any](shown string, driver riverdriver.Driver[TTx], newClient func(*queue.Worker, queue.Config) (*river.Client[TTx], error), closeDB func()) *store {
+// newStore builds the store of one database from its River driver, on
+// which it makes queue clients (an insert-only client when the worker is
+// nil).
+func newStore[TTx any](shown string, driver riverdriver.Driver[TTx], closeDB func()) *store {
 	return &store{
 		shown:     shown,
 		migrate:   func(ctx context.Context) error { return queue.Migrate(ctx, driver) },
 		unapplied: func(ctx context.Context) ([]int, bool, error) { return unappliedMigrations(ctx, driver) },
 		enqueue: func(ctx context.Context, m smscourier.Message, cfg queue.Config) (*rivertype.JobInsertResult, error) {
-			client, err := newClient(nil, cfg)
+			client, err := queue.NewClient(driver, nil, cfg)
 			if err != nil {
 				return nil, err
 			}
 			return queue.Enqueue(ctx, client, m, nil)
 		},
 		work: func(ctx context.Context, w *queue.Worker, cfg queue.Config, stopTimeout time.Duration, log *slog.Logger) error {
-			client, err := newClient(w, cfg)
+			client, err := queue.NewClient(driver, w, cfg)
 			if err != nil {
 				return err
 			}
@@ -372,7 +366,7 @@ func runEnqueue(in *invocation) int {
 		return in.fail(err)
 	}
 	defer st.close()
-	res, err := st.enqueue(ctx, m, queue.Config{MaxAttempts: in.maxAttempts})
+	res, err := st.enqueue(ctx, m, queue.Config{MaxJobAttempts: in.maxAttempts})
 	if err != nil {
 		return in.fail(err)
 	}

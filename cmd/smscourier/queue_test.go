@@ -15,7 +15,7 @@ import (
 
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
-	"github.com/smscourier/smscourier/queue"
+	"github.com/smscourier/smscourier/queue/sqlitedb"
 	"github.com/smscourier/smscourier/smstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -88,6 +88,16 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// TestQueueHelpNamesJobAttempts: the queue's attempts are job attempts,
+// not the HTTP requests of send --attempts.
+func TestQueueHelpNamesJobAttempts(t *testing.T) {
+	for _, name := range []string{"worker", "enqueue"} {
+		code, out, _ := invoke(context.Background(), name, "--help")
+		assert.Equal(t, exitOK, code, name)
+		assert.Contains(t, out, "job attempts", name)
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	ctx := context.Background()
 	for _, args := range [][]string{
@@ -145,6 +155,9 @@ func TestMigrateEnqueueWork(t *testing.T) {
 	logs := workErr.String()
 	assert.Contains(t, logs, "worker stopped")
 	assert.Contains(t, logs, "to=********2223")
+	// The courier's word for HTTP requests; River's attempt at the job.
+	assert.Equal(t, 2, strings.Count(logs, " job_attempt=1 "), logs)
+	assert.Equal(t, 2, strings.Count(logs, " attempts=1 "), logs)
 	assert.NotContains(t, logs, "123456", "no text in the logs")
 	assert.NotContains(t, logs, "4134242223", "no full number in the logs")
 	keys := []any{gw.RequireRequest(t, 0).JSONField("key"), gw.RequireRequest(t, 1).JSONField("key")}
@@ -191,7 +204,7 @@ func TestEnqueueWithoutMigrationFails(t *testing.T) {
 	assert.NoFileExists(t, db)
 
 	// A SQLite file without River's tables.
-	sqlDB, err := queue.OpenSQLite(ctx, db)
+	sqlDB, err := sqlitedb.Open(ctx, db)
 	require.NoError(t, err)
 	require.NoError(t, sqlDB.Close())
 	code, out, stderr = invoke(ctx, enqueue...)
@@ -223,7 +236,7 @@ func TestWorkerWithoutMigrationFails(t *testing.T) {
 	assert.Contains(t, stderr, "smscourier worker: the database "+db+" does not exist; create it first with: smscourier migrate --database "+db+"\n")
 	assert.NoFileExists(t, db)
 
-	sqlDB, err := queue.OpenSQLite(ctx, db)
+	sqlDB, err := sqlitedb.Open(ctx, db)
 	require.NoError(t, err)
 	require.NoError(t, sqlDB.Close())
 	code, _, stderr = invoke(ctx, "worker", "--config", config, "--database", db)
@@ -241,7 +254,7 @@ func TestEnqueueOnOutdatedSchemaFails(t *testing.T) {
 	config := writeConfig(t, gw)
 	db := filepath.Join(t.TempDir(), "queue.db")
 	ctx := context.Background()
-	sqlDB, err := queue.OpenSQLite(ctx, db)
+	sqlDB, err := sqlitedb.Open(ctx, db)
 	require.NoError(t, err)
 	m, err := rivermigrate.New(riversqlite.New(sqlDB), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
@@ -263,7 +276,7 @@ func TestEnqueueOnOutdatedSchemaFails(t *testing.T) {
 func TestEnqueueOnNewerSchemaWorks(t *testing.T) {
 	_, config, db := migratedQueue(t)
 	ctx := context.Background()
-	sqlDB, err := queue.OpenSQLite(ctx, db)
+	sqlDB, err := sqlitedb.Open(ctx, db)
 	require.NoError(t, err)
 	_, err = sqlDB.ExecContext(ctx, `INSERT INTO river_migration (line, version) VALUES ('main', 999)`)
 	require.NoError(t, err)

@@ -93,7 +93,7 @@ type instance struct {
 
 func startInstance(t testing.TB, dsn string, w *queue.Worker, cfg queue.Config) *instance {
 	t.Helper()
-	client, err := queue.NewPostgresClient(newPool(t, dsn), w, cfg)
+	client, err := queue.NewClient(riverpgxv5.New(newPool(t, dsn)), w, cfg)
 	require.NoError(t, err)
 	in := &instance{client: client}
 	if w != nil {
@@ -296,7 +296,7 @@ func TestScenarios(t *testing.T) {
 			assert.Equal(t, tc.wantAttempt, out.JobAttempt, "the attempt that recorded the output")
 			assert.Equal(t, tc.wantSnoozes, snoozesOf(t, job), "snoozes; metadata %s", job.Metadata)
 			if tc.wantOut == queue.OutcomeSent {
-				assert.Equal(t, 1, out.Requests, "the last attempt delivered with one request")
+				assert.Equal(t, 1, out.Attempts, "the last attempt delivered with one request")
 				assert.Equal(t, 201, out.Status)
 			}
 			reqs := gw.Requests()
@@ -331,7 +331,7 @@ func runDoomedWorker(dsn, gatewayURL string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)
 	}
-	client, err := queue.NewPostgresClient(pool, queue.NewWorker(c, queue.WorkerConfig{}), queue.Config{})
+	client, err := queue.NewClient(riverpgxv5.New(pool), queue.NewWorker(c, queue.WorkerConfig{}), queue.Config{})
 	if err == nil {
 		err = client.Start(context.Background())
 	}
@@ -345,6 +345,13 @@ func runDoomedWorker(dsn, gatewayURL string) {
 // TestWorkerKilledMidSend: a worker process is killed with SIGKILL while
 // its request is at the gateway; River rescues the job and another instance
 // delivers it with the same idempotency key.
+//
+// Two waits of River's are cut short, so that the test takes a few seconds
+// rather than half a minute: the dead process's leadership lease (up to
+// 15 s) is ended by deleting it, as its expiry would, and the job is made to
+// have been running for a minute, past the survivor's 2 s rescue window, so
+// that the rescuer's first run on the survivor, at once when it becomes
+// leader, finds it stuck (its next run is 30 s later).
 func TestWorkerKilledMidSend(t *testing.T) {
 	dsn := freshDB(t)
 	gw := smstest.New(t)
@@ -363,6 +370,13 @@ func TestWorkerKilledMidSend(t *testing.T) {
 	require.Eventually(t, func() bool { return gw.Count() == 1 }, waitLimit, 10*time.Millisecond, "the doomed worker's request reached the gateway")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	_ = cmd.Wait()
+
+	db := newPool(t, dsn)
+	tag, err := db.Exec(context.Background(), `UPDATE river_job SET attempted_at = now() - interval '1 minute' WHERE id = $1 AND state = 'running'`, res.Job.ID)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected(), "the doomed worker's job is running")
+	_, err = db.Exec(context.Background(), `DELETE FROM river_leader`)
+	require.NoError(t, err)
 
 	// A survivor with a short rescue window takes the stuck job over.
 	c := courierFor(t, gw.URL(), smscourier.WithIdempotencyKeyHeader("Idempotency-Key"))
