@@ -93,7 +93,7 @@ import (
 	"github.com/smscourier/smscourier/queue"
 )
 
-func main() { fmt.Println(smscourier.DefaultFrom, queue.DefaultMaxAttempts) }
+func main() { fmt.Println(smscourier.DefaultFrom, queue.DefaultMaxJobAttempts) }
 GO
 go build -o /dev/null .
 echo "release check passed: every module installs at $version from the local proxy"
