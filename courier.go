@@ -328,7 +328,7 @@ func (c *Courier) Send(ctx context.Context, to, body string) error {
 // ErrRejected; a reply outside 2xx is a *GatewayError. Errors never contain
 // the message text, the recipient, credentials or URL userinfo, not even
 // where a gateway echoed them into a reply that net/http quotes: they are
-// "[withheld]".
+// "[REDACTED]".
 func (c *Courier) SendMessage(ctx context.Context, m Message) (Result, error) {
 	res, err := c.sendMessage(ctx, m)
 	if err != nil {

@@ -178,7 +178,7 @@ func TestTemplateErrorsWithholdTheMessage(t *testing.T) {
 			for _, secret := range []string{"918273", "Your code", "14134242223"} {
 				assert.NotContains(t, err.Error(), secret)
 			}
-			assert.Contains(t, err.Error(), "[withheld]")
+			assert.Contains(t, err.Error(), "[REDACTED]")
 		})
 	}
 }
@@ -201,7 +201,7 @@ func TestWithholdLeavesTheLocation(t *testing.T) {
 	require.NoError(t, err)
 	err = c.Send(context.Background(), "+1555", "verify 99887766")
 	require.ErrorIs(t, err, ErrTemplate)
-	assert.Equal(t, "smscourier: template error: verify.jsonnet:2:3: bad [withheld]", err.Error())
+	assert.Equal(t, "smscourier: template error: verify.jsonnet:2:3: bad [REDACTED]", err.Error())
 	assert.Empty(t, gw.got())
 }
 

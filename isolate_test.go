@@ -121,7 +121,7 @@ func TestIsolatedErrorsMatchInProcess(t *testing.T) {
 		atNew           bool
 	}{
 		{name: "runtime error", src: "function(ctx) {\n  to: ctx.to,\n  n: 1 / 0,\n}", want: "base64 template:3:"},
-		{name: "error value", src: "function(ctx)\n  error 'no route for ' + ctx.to", want: "base64 template:2:3: no route for [withheld]"},
+		{name: "error value", src: "function(ctx)\n  error 'no route for ' + ctx.to", want: "base64 template:2:3: no route for [REDACTED]"},
 		{name: "syntax error", src: "function(ctx) {\n  to: ,\n}", want: "base64 template:2:", atNew: true},
 		{name: "import", src: "local x = import 'x.libsonnet';\nfunction(ctx) x", want: "base64 template:1:11: import is not allowed", atNew: true},
 		{name: "importstr", src: "function(ctx) {\n  p: importstr '/etc/passwd',\n}", want: "base64 template:2:6: importstr is not allowed", atNew: true},

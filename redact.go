@@ -14,7 +14,7 @@ type requestConfigFields RequestConfig
 
 // Redacted returns a copy of rc for printing and logging, with the
 // credentials it can recognise hidden: the user information of a URL (the
-// gateway's, or an http(s) template's) becomes "xxxxx", and so does the
+// gateway's, or an http(s) template's) becomes "[REDACTED]", and so does the
 // value of a query parameter whose name suggests a credential; the value
 // of a header whose name suggests one (a name containing key, token,
 // secret, pass, auth, sig, session, cred, bearer, private or cookie)
@@ -96,7 +96,7 @@ func redactURL(raw string) string {
 	}
 	if u.User != nil {
 		// A user name alone can be a token (https://TOKEN@host/...).
-		u.User = url.User("xxxxx")
+		u.User = url.User(redacted)
 	}
 	if u.RawQuery != "" {
 		q := u.Query()
@@ -104,7 +104,7 @@ func redactURL(raw string) string {
 		for name, values := range q {
 			if sensitiveName(name) {
 				for i := range values {
-					values[i] = "xxxxx"
+					values[i] = redacted
 				}
 				changed = true
 			}
@@ -113,7 +113,8 @@ func redactURL(raw string) string {
 			u.RawQuery = q.Encode()
 		}
 	}
-	return u.String()
+	// url escapes the brackets of the placeholder; show it as elsewhere.
+	return strings.ReplaceAll(u.String(), url.QueryEscape(redacted), redacted)
 }
 
 // sensitiveName reports whether a header or query parameter name suggests

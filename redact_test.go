@@ -83,24 +83,24 @@ func TestConfigRedacted(t *testing.T) {
 	})
 	t.Run("the original is untouched", func(t *testing.T) {
 		r := cfg.RequestConfig.Redacted()
-		assert.Equal(t, "https://xxxxx@sms.example.com/v1/send?api_key=xxxxx&region=eu", r.URL)
+		assert.Equal(t, "https://[REDACTED]@sms.example.com/v1/send?api_key=[REDACTED]&region=eu", r.URL)
 		assert.Equal(t, "Bearer bearer-tok-3", cfg.RequestConfig.Headers["Authorization"])
 		assert.Equal(t, "[REDACTED]", r.Headers["Authorization"])
 		assert.Equal(t, "base64://ZnVuY3Rpb24oY3R4KSB7fQ==", r.Response)
 	})
 	t.Run("URLs", func(t *testing.T) {
 		for raw, want := range map[string]string{
-			"https://sk_live_TOKEN@api.example.com/v1/send":     "https://xxxxx@api.example.com/v1/send",
-			"https://KEY:@api.example.com/v1/send":              "https://xxxxx@api.example.com/v1/send",
-			"HTTPS://u:PW@api.example.com/v1/send?sig=S&x=1":    "https://xxxxx@api.example.com/v1/send?sig=xxxxx&x=1",
+			"https://sk_live_TOKEN@api.example.com/v1/send":     "https://[REDACTED]@api.example.com/v1/send",
+			"https://KEY:@api.example.com/v1/send":              "https://[REDACTED]@api.example.com/v1/send",
+			"HTTPS://u:PW@api.example.com/v1/send?sig=S&x=1":    "https://[REDACTED]@api.example.com/v1/send?sig=[REDACTED]&x=1",
 			"http:user:PW@api.example.com/v1":                   "[REDACTED]",
 			" https://u:PW@api.example.com/v1":                  "[REDACTED]",
 			"https://api.example.com/v1/send?region=eu":         "https://api.example.com/v1/send?region=eu",
 			"file://./templates/sms@v2.jsonnet":                 "file://./templates/sms@v2.jsonnet",
 			"base64://ZnVuY3Rpb24oY3R4KSB7fQ==":                 "base64://ZnVuY3Rpb24oY3R4KSB7fQ==",
 			"./legacy/path.jsonnet":                             "./legacy/path.jsonnet",
-			"https://api.example.com/v1/send?passphrase=P&a=b":  "https://api.example.com/v1/send?a=b&passphrase=xxxxx",
-			"https://api.example.com/v1/send?X-Amz-Signature=S": "https://api.example.com/v1/send?X-Amz-Signature=xxxxx",
+			"https://api.example.com/v1/send?passphrase=P&a=b":  "https://api.example.com/v1/send?a=b&passphrase=[REDACTED]",
+			"https://api.example.com/v1/send?X-Amz-Signature=S": "https://api.example.com/v1/send?X-Amz-Signature=[REDACTED]",
 		} {
 			assert.Equal(t, want, RequestConfig{URL: raw}.Redacted().URL, raw)
 		}

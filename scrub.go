@@ -40,14 +40,14 @@ import (
 //     text its wrappers add around other errors, values of 4 bytes or more
 //     are withheld in the same forms.
 //
-// Each secret becomes "[withheld]". What errors.Is and errors.As find is
+// Each secret becomes "[REDACTED]". What errors.Is and errors.As find is
 // unchanged: the chain keeps its sentinels, context errors and typed
 // errors (*GatewayError, *net.OpError, ...); every error in it reached by
 // unwrapping shows withheld text, and errors.As hands out the original
 // value.
 
 // withheldMark replaces a secret in an error text.
-const withheldMark = "[withheld]"
+const withheldMark = redacted
 
 // Lengths, in bytes, below which values are not withheld (see above).
 const (

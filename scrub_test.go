@@ -267,8 +267,8 @@ func TestErrorsWithholdShortSecrets(t *testing.T) {
 		name, key, text, echo string
 		wantQuoted            string // what net/http quotes, as the error shows it
 	}{
-		{name: "one-byte api key", key: "s", text: "hello there", echo: "key", wantQuoted: `"[withheld]"`},
-		{name: "one-byte api key between other bytes", key: "s", text: "hello there", echo: "key in", wantQuoted: `"=[withheld];"`},
+		{name: "one-byte api key", key: "s", text: "hello there", echo: "key", wantQuoted: `"[REDACTED]"`},
+		{name: "one-byte api key between other bytes", key: "s", text: "hello there", echo: "key in", wantQuoted: `"=[REDACTED];"`},
 		{name: "two-byte message text", key: "k3y-long-enough", text: "ok", echo: "body", wantQuoted: `"ok"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -332,7 +332,7 @@ func TestErrorsWithholdSecretsInGatewayReplies(t *testing.T) {
 				assert.Equal(t, "key "+apiKey+" and tq_7Hd2Kx9", ge.ErrorCode, "the field keeps what the template took")
 			}
 			assertWithheld(t, err, apiKey, "tq_7Hd2Kx9")
-			assert.Contains(t, err.Error(), "[withheld]")
+			assert.Contains(t, err.Error(), "[REDACTED]")
 		})
 	}
 }
@@ -439,24 +439,24 @@ func TestScrubberRules(t *testing.T) {
 		message     []string
 		text, want  string
 	}{
-		{name: "as is", credentials: []string{key}, text: `x ` + key + ` y`, want: `x [withheld] y`},
-		{name: "Go-quoted", credentials: []string{key}, text: strconv.Quote(key), want: `"[withheld]"`},
-		{name: "Go-quoted ASCII", credentials: []string{key}, text: strconv.QuoteToASCII(key), want: `"[withheld]"`},
-		{name: "JSON", credentials: []string{key}, text: `{"k":"k\"ey+ é/1"}`, want: `{"k":"[withheld]"}`},
-		{name: "JSON, Go-quoted", credentials: []string{key}, text: strconv.Quote(`{"k":"k\"ey+ é/1"}`), want: `"{\"k\":\"[withheld]\"}"`},
-		{name: "form", credentials: []string{key}, text: "k=" + url.QueryEscape(key) + "&a=b", want: "k=[withheld]&a=b"},
-		{name: "path", credentials: []string{key}, text: "/v1/" + url.PathEscape(key) + "/send", want: "/v1/[withheld]/send"},
-		{name: "longest first", credentials: []string{"pw-5Ux8zq", "user:pw-5Ux8zq"}, text: "user:pw-5Ux8zq", want: "[withheld]"},
+		{name: "as is", credentials: []string{key}, text: `x ` + key + ` y`, want: `x [REDACTED] y`},
+		{name: "Go-quoted", credentials: []string{key}, text: strconv.Quote(key), want: `"[REDACTED]"`},
+		{name: "Go-quoted ASCII", credentials: []string{key}, text: strconv.QuoteToASCII(key), want: `"[REDACTED]"`},
+		{name: "JSON", credentials: []string{key}, text: `{"k":"k\"ey+ é/1"}`, want: `{"k":"[REDACTED]"}`},
+		{name: "JSON, Go-quoted", credentials: []string{key}, text: strconv.Quote(`{"k":"k\"ey+ é/1"}`), want: `"{\"k\":\"[REDACTED]\"}"`},
+		{name: "form", credentials: []string{key}, text: "k=" + url.QueryEscape(key) + "&a=b", want: "k=[REDACTED]&a=b"},
+		{name: "path", credentials: []string{key}, text: "/v1/" + url.PathEscape(key) + "/send", want: "/v1/[REDACTED]/send"},
+		{name: "longest first", credentials: []string{"pw-5Ux8zq", "user:pw-5Ux8zq"}, text: "user:pw-5Ux8zq", want: "[REDACTED]"},
 		{name: "empty credential", credentials: []string{""}, text: `status "" code`, want: `status "" code`},
-		{name: "one-byte credential alone", credentials: []string{"s"}, text: `status "s" s=1;s`, want: `status "[withheld]" [withheld]=1;[withheld]`},
-		{name: "a mark is never eaten", credentials: []string{"held", "k3y-with-held"}, text: `"k3y-with-held" held`, want: `"[withheld]" [withheld]`},
-		{name: "cut before a quote", credentials: []string{"ak_live_9Zr2Wm7 Tq4Xp"}, text: `code "ak_live_9Zr" next`, want: `code "[withheld]" next`},
-		{name: "cut at the end", credentials: []string{"ak_live_9Zr2Wm7 Tq4Xp"}, text: `got ak_live_9Zr2`, want: `got [withheld]`},
+		{name: "one-byte credential alone", credentials: []string{"s"}, text: `status "s" s=1;s`, want: `status "[REDACTED]" [REDACTED]=1;[REDACTED]`},
+		{name: "a mark is never eaten", credentials: []string{"held", "k3y-with-held"}, text: `"k3y-with-held" held`, want: `"[REDACTED]" [REDACTED]`},
+		{name: "cut before a quote", credentials: []string{"ak_live_9Zr2Wm7 Tq4Xp"}, text: `code "ak_live_9Zr" next`, want: `code "[REDACTED]" next`},
+		{name: "cut at the end", credentials: []string{"ak_live_9Zr2Wm7 Tq4Xp"}, text: `got ak_live_9Zr2`, want: `got [REDACTED]`},
 		{name: "a short cut is left", credentials: []string{"ak_live_9Zr2Wm7 Tq4Xp"}, text: `code "ak_live" next`, want: `code "ak_live" next`},
 		{name: "two-byte message text is left", message: []string{"ok"}, text: `"ok" is not ok`, want: `"ok" is not ok`},
-		{name: "three-byte message text alone", message: []string{"abc"}, text: `abcd "abc"`, want: `abcd "[withheld]"`},
-		{name: "message words", message: []string{"Your PIN: 918273", "+14134242223"}, text: `"Your PIN" ... "918273" to 14134242223`, want: `"[withheld] PIN" ... "[withheld]" to [withheld]`},
-		{name: "recipient, form-encoded", message: []string{"hi", "+14134242223"}, text: "to=%2B14134242223", want: "to=[withheld]"},
+		{name: "three-byte message text alone", message: []string{"abc"}, text: `abcd "abc"`, want: `abcd "[REDACTED]"`},
+		{name: "message words", message: []string{"Your PIN: 918273", "+14134242223"}, text: `"Your PIN" ... "918273" to 14134242223`, want: `"[REDACTED] PIN" ... "[REDACTED]" to [REDACTED]`},
+		{name: "recipient, form-encoded", message: []string{"hi", "+14134242223"}, text: "to=%2B14134242223", want: "to=[REDACTED]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, newScrubber(tc.credentials, tc.message...).foreignText(tc.text))

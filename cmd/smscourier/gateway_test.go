@@ -83,7 +83,7 @@ func TestGatewayCommandDefaults(t *testing.T) {
 	assert.Contains(t, r.stdout, `reply: {"id":"msg-1","status":"queued"}`)
 	code, out := stop()
 	assert.Equal(t, exitOK, code)
-	assert.Contains(t, out, "POST /v1/sms?api_key=xxxxx&route=otp\n", "query credentials redacted")
+	assert.Contains(t, out, "POST /v1/sms?api_key=[REDACTED]&route=otp\n", "query credentials redacted")
 	assert.Contains(t, out, "  X-Session-Token: [REDACTED]\n")
 	assert.Contains(t, out, "  json {\n    \"to\": \"+14134242223\"\n  }\n")
 	for _, s := range secrets {

@@ -153,7 +153,7 @@ Credentials are redacted as the library's RequestConfig.Redacted does: the
 Authorization value keeps its scheme ("Basic [REDACTED]"), the api_key
 header value, every cookie value and the value of any header whose name
 suggests a credential become "[REDACTED]", and the URL's user information
-and credential-like query values (api_key=, token=, ...) become "xxxxx".
+and credential-like query values (api_key=, token=, ...) become "[REDACTED]".
 Other headers, the rest of the URL and the body are shown as they are.
 
 The text form prints the body as is and ends it with a newline; --json

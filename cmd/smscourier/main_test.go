@@ -361,7 +361,7 @@ func TestRender(t *testing.T) {
 			args:  []string{"--to", "+14134242223", "--body", "hi \"you\"", "--from", "ACME", "--idempotency-key", "otp-7f3a"},
 			want: shownRequest{
 				Method: "PUT",
-				URL:    "http://xxxxx@" + host + "/v1/sms?route=otp",
+				URL:    "http://[REDACTED]@" + host + "/v1/sms?route=otp",
 				Headers: map[string]string{
 					"Content-Type":     "application/json",
 					"X-Api-Key":        "[REDACTED]",
@@ -369,7 +369,7 @@ func TestRender(t *testing.T) {
 				},
 				Body: "{\n   \"key\": \"otp-7f3a\",\n   \"sender\": \"ACME\",\n   \"text\": \"hi \\\"you\\\"\",\n   \"to\": \"+14134242223\"\n}\n",
 			},
-			text: "PUT http://xxxxx@" + host + "/v1/sms?route=otp\n" +
+			text: "PUT http://[REDACTED]@" + host + "/v1/sms?route=otp\n" +
 				"Content-Type: application/json\n" +
 				"X-Api-Key: [REDACTED]\n" +
 				"X-Request-Source: kratos\n" +

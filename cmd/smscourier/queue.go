@@ -159,7 +159,11 @@ func openSQLite(ctx context.Context, path string) (*store, error) {
 func openPostgres(ctx context.Context, dbURL string) (*store, error) {
 	shown := dbURL
 	if u, err := url.Parse(dbURL); err == nil {
-		shown = u.Redacted()
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "[REDACTED]")
+		}
+		// url escapes the placeholder's brackets; show it as elsewhere.
+		shown = strings.ReplaceAll(u.String(), url.QueryEscape("[REDACTED]"), "[REDACTED]")
 	}
 	pool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {

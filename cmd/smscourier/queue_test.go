@@ -316,3 +316,10 @@ func TestEnqueueReadsTheEnvironment(t *testing.T) {
 	code = run(ctx, append(args, "--env=false"), environ, &stdout2, &errOut2)
 	assert.Equal(t, exitOK, code, errOut2.String())
 }
+
+func TestPostgresPasswordRedacted(t *testing.T) {
+	code, _, stderr := invoke(context.Background(), "migrate", "--database", "postgres://u:pw-s3cr3t-zq9@127.0.0.1:1/app?sslmode=disable")
+	assert.Equal(t, exitFailure, code)
+	assert.Contains(t, stderr, "postgres://u:[REDACTED]@127.0.0.1:1/app?sslmode=disable")
+	assert.NotContains(t, stderr, "s3cr3t")
+}

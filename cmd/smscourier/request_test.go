@@ -30,14 +30,14 @@ func TestRenderRedactsLikeRedacted(t *testing.T) {
 
 	r := runCLI(t, dir, nil, args...) // runCLI fails the test on any secret in the output
 	require.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stdout, "POST http://"+hostPort(g)+"/v1/sms?api_key=xxxxx&route=otp\n")
+	assert.Contains(t, r.stdout, "POST http://"+hostPort(g)+"/v1/sms?api_key=[REDACTED]&route=otp\n")
 	assert.Contains(t, r.stdout, "X-Session-Token: [REDACTED]\n")
 
 	r = runCLI(t, dir, nil, append(args, "--json")...)
 	require.Equal(t, 0, r.code, r.stderr)
 	var shown shownRequest
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &shown))
-	assert.Equal(t, "http://"+hostPort(g)+"/v1/sms?api_key=xxxxx&route=otp", shown.URL)
+	assert.Equal(t, "http://"+hostPort(g)+"/v1/sms?api_key=[REDACTED]&route=otp", shown.URL)
 	assert.Equal(t, "[REDACTED]", shown.Headers["X-Session-Token"])
 	assert.Empty(t, g.Requests(), "render sends nothing")
 }
