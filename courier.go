@@ -13,8 +13,7 @@ package smscourier
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +25,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/smscourier/smscourier/internal/jsonnetfast"
 )
@@ -70,69 +68,6 @@ type Courier struct {
 	response   evaluator             // nil: any 2xx is success
 	fast       *jsonnetfast.Template // non-nil: render without go-jsonnet
 	encoding   bodyEncoding
-}
-
-// Message is one SMS to send. Its JSON form (the keys below) lets a queue
-// store it.
-type Message struct {
-	// To is the recipient, passed to the template as ctx.to and
-	// ctx.recipient, as it is. Required: not empty or only spaces; must not
-	// contain control characters.
-	To string `json:"to"`
-	// Body is the message text, passed as ctx.body. It must be valid UTF-8.
-	Body string `json:"body"`
-	// From overrides the config's from when not empty.
-	From string `json:"from,omitempty"`
-	// IdempotencyKey identifies the message across retries and resubmissions:
-	// passed as ctx.idempotency_key and, with WithIdempotencyKeyHeader, sent
-	// in that header on every attempt. Empty means a random 128-bit key
-	// (UUID form) made for this call. At most 255 visible ASCII characters.
-	IdempotencyKey string `json:"idempotency_key,omitempty"`
-	// TemplateType is passed as ctx.template_type (Kratos' name for the kind
-	// of message, such as "verification_code"). Default "".
-	TemplateType string `json:"template_type,omitempty"`
-	// TemplateData is passed as ctx.template_data after JSON encoding.
-	// Default (nil) is an empty object. Its objects and arrays may nest at
-	// most 64 levels deep, and its encoding may be at most 64 KiB (65536
-	// bytes); SendMessage and Render refuse more with ErrInvalidMessage, in
-	// every evaluation mode.
-	TemplateData any `json:"template_data,omitempty"`
-	// RequestHeaders is passed as ctx.request_headers. Default (nil) is an
-	// empty object.
-	RequestHeaders http.Header `json:"request_headers,omitempty"`
-	// NotAfter, when set, is the time after which the message must not be
-	// sent (a one-time code that expired must not arrive late): SendMessage
-	// refuses it with ErrExpired before rendering, and no retry starts after
-	// it. Zero means no limit.
-	NotAfter time.Time `json:"not_after,omitzero"`
-}
-
-// Result describes what SendMessage did. On success it holds the gateway's
-// reply; on failure Attempts and IdempotencyKey are still set.
-type Result struct {
-	// StatusCode is the HTTP status of the successful reply (2xx); 0 on
-	// failure.
-	StatusCode int
-	// Attempts is the number of HTTP requests tried, one that could not even
-	// connect included: 0 when none was (an invalid message, a template
-	// error, a disabled courier).
-	Attempts int
-	// IdempotencyKey is the message's key, given or generated.
-	IdempotencyKey string
-	// Header is the successful reply's header.
-	Header http.Header
-	// Body is a prefix of the successful reply's body, at most 16 KiB.
-	Body []byte
-	// MessageID is the gateway's id for the message, as the response
-	// template extracted it; "" without a response template.
-	MessageID string
-	// Segments is the SMS segment count of the message text; set on
-	// failure too, except for ErrDisabled.
-	Segments SegmentInfo
-	// Gateway names the gateway the attempts went to: for a Courier, its
-	// host (host:port when the URL has a port), as logs and events name it;
-	// "" when no attempt was made.
-	Gateway string
 }
 
 // Sender sends and renders messages. A Courier is one; code that sends
@@ -716,66 +651,6 @@ func readReply(resp *http.Response) []byte {
 // replyBuffers holds the buffers replies are read into.
 var replyBuffers = sync.Pool{New: func() any { return new([maxReplyPrefix]byte) }}
 
-// Validate reports whether any Courier would accept m: the checks
-// SendMessage and Render make before rendering, less those a Courier's
-// options add (WithStrictE164). An empty IdempotencyKey is valid: the
-// courier makes one. The error wraps ErrInvalidMessage and names the rule
-// broken, never the data. A queue calls it before storing a message, so
-// that a message that can never be sent is refused at once.
-func (m Message) Validate() error { return m.validate() }
-
-// validate checks m before anything is rendered or sent, and replaces
-// m.TemplateData by its JSON encoding (a json.RawMessage), checked against
-// the template data limits, so that it is encoded once.
-func (m *Message) validate() error {
-	switch {
-	case strings.TrimSpace(m.To) == "":
-		return fmt.Errorf("%w: to is empty or only spaces", ErrInvalidMessage)
-	case hasControl(m.To) || !utf8.ValidString(m.To):
-		return fmt.Errorf("%w: to contains control characters or invalid UTF-8", ErrInvalidMessage)
-	case hasControl(m.From) || !utf8.ValidString(m.From):
-		return fmt.Errorf("%w: from contains control characters or invalid UTF-8", ErrInvalidMessage)
-	case !utf8.ValidString(m.Body):
-		return fmt.Errorf("%w: body is not valid UTF-8", ErrInvalidMessage)
-	case !utf8.ValidString(m.TemplateType):
-		return fmt.Errorf("%w: template_type is not valid UTF-8", ErrInvalidMessage)
-	case len(m.IdempotencyKey) > maxIdempotencyKey || !isVisibleASCII(m.IdempotencyKey):
-		return fmt.Errorf("%w: idempotency key must be at most %d visible ASCII characters", ErrInvalidMessage, maxIdempotencyKey)
-	}
-	data, err := checkTemplateData(m.TemplateData)
-	if err != nil {
-		return err
-	}
-	m.TemplateData = data
-	return nil
-}
-
-func isVisibleASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
-// NewIdempotencyKey returns a random 128-bit key in UUID version 4 form,
-// the key SendMessage makes for a Message without one.
-func NewIdempotencyKey() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails on supported platforms
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	hex.Encode(out[9:13], b[4:6])
-	hex.Encode(out[14:18], b[6:8])
-	hex.Encode(out[19:23], b[8:10])
-	hex.Encode(out[24:36], b[10:16])
-	out[8], out[13], out[18], out[23] = '-', '-', '-', '-'
-	return string(out[:])
-}
-
 // safeURL shows u without userinfo, query or fragment.
 func safeURL(u *url.URL) string {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
@@ -789,4 +664,151 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// watched reports whether any consumer wants events, so that the send
+// loop can skip their cost.
+func (c *Courier) watched() bool { return c.logger != nil || c.observer != nil }
+
+// event starts the Event of attempt n of the send p.
+func (c *Courier) event(p *prepared, n int) Event {
+	return Event{Attempt: n, Gateway: c.gateway, To: MaskNumber(p.to), IdempotencyKey: p.key}
+}
+
+// emit hands ev to the consumers: the logger and, for attempts, the
+// observer.
+func (c *Courier) emit(ctx context.Context, ev Event) {
+	if c.logger != nil {
+		logEvent(ctx, c.logger, ev)
+	}
+	if c.observer != nil && ev.Attempt > 0 {
+		c.observer(ev)
+	}
+}
+
+// String describes the courier without credentials, for example
+// "smscourier.Courier(POST https://api.example.com/v1/send)": the URL
+// without user information or query. A Courier value and a *Courier
+// print alike; a nil *Courier prints as fmt prints nil pointers, "<nil>".
+func (c Courier) String() string {
+	if c.disabled {
+		return "smscourier.Courier(disabled)"
+	}
+	return "smscourier.Courier(" + c.method + " " + c.shownURL + ")"
+}
+
+// Format prints String for every verb, so that no verb (%+v, %#v, ...)
+// shows the credentials the courier holds.
+func (c Courier) Format(f fmt.State, _ rune) { fmt.Fprint(f, c.String()) }
+
+// LogValue logs String.
+func (c Courier) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// interpret applies the response template to a reply. It returns the
+// message id on success, or the failure the template found: a
+// *GatewayError whose class follows the template's retryable flag. When
+// the template itself fails, the status decides, except that a 2xx reply
+// then has an unknown outcome: the gateway may have accepted the message.
+func (c *Courier) interpret(ctx context.Context, p *prepared, req *http.Request, resp *http.Response, body []byte) (string, error) {
+	status := resp.StatusCode
+	success := status >= 200 && status <= 299
+	out, err := c.response.evaluate(ctx, newResponseContext(status, resp.Header, body))
+	var v verdict
+	if err == nil {
+		v, err = parseVerdict(out)
+	}
+	if err != nil {
+		err = withhold(err, p.text, p.to)
+		if success {
+			return "", &sendError{
+				class: ErrOutcomeUnknown,
+				msg:   fmt.Sprintf("smscourier: %s %s: outcome unknown: status %d, but the response template failed: %v", req.Method, c.shownURL, status, err),
+				cause: err,
+			}
+		}
+		return "", newGatewayError(resp, body)
+	}
+	ok := success
+	if v.OK != nil {
+		ok = *v.OK
+	}
+	if ok {
+		return scalarText(v.MessageID), nil
+	}
+	ge := newGatewayError(resp, body)
+	ge.ErrorCode = scalarText(v.ErrorCode)
+	if v.ErrorMessage != nil {
+		ge.ErrorMessage = *v.ErrorMessage
+	}
+	if v.RetryAfterSeconds != nil {
+		ge.RetryAfter = time.Duration(*v.RetryAfterSeconds * float64(time.Second))
+		ge.hasRetryAfter = true
+	}
+	switch {
+	case v.OutcomeUnknown != nil && *v.OutcomeUnknown:
+		// The gateway may have taken the message: never resent without an
+		// idempotency key, whatever retryable says.
+		ge.class = ErrOutcomeUnknown
+	case v.Retryable != nil && *v.Retryable:
+		ge.class = ErrRefused
+	case v.Retryable != nil || success:
+		ge.class = ErrRejected
+	}
+	return "", ge
+}
+
+// withholdSecrets returns err, an error of sending m, with the secrets of
+// c and m taken out of it.
+func (c *Courier) withholdSecrets(err error, m *Message) error {
+	if err == nil || isSentinel(err) {
+		return err
+	}
+	return newScrubber(c.credentials(), m.Body, m.To).withholdErr(err)
+}
+
+// credentials returns the secrets that c sends: the api key; the basic
+// auth password, user:password and the token made of them; the URL's
+// userinfo and the values of its credential-like query parameters (see
+// sensitiveName), as written and decoded; and the values of configured
+// credential-like headers, with the token after an auth scheme and each
+// cookie value.
+func (c *Courier) credentials() []string {
+	if c == nil {
+		return nil
+	}
+	var out []string
+	switch a := c.auth.(type) {
+	case basicAuth:
+		token := strings.TrimPrefix(a.header, "Basic ")
+		out = append(out, token)
+		if pair, err := base64.StdEncoding.DecodeString(token); err == nil {
+			_, password, _ := strings.Cut(string(pair), ":")
+			out = append(out, string(pair), password)
+		}
+	case apiKeyHeader:
+		out = append(out, a.value)
+	case apiKeyCookie:
+		_, value, _ := strings.Cut(a.pair, "=")
+		out = append(out, value)
+	}
+	if u, err := url.Parse(c.url); err == nil {
+		out = append(out, urlCredentials(u)...)
+	}
+	for name, values := range c.header {
+		if !sensitiveName(name) {
+			continue
+		}
+		for _, v := range values {
+			out = append(out, v)
+			if _, token, ok := strings.Cut(v, " "); ok {
+				out = append(out, strings.TrimSpace(token))
+			}
+			for pair := range strings.SplitSeq(v, ";") {
+				if _, value, ok := strings.Cut(pair, "="); ok {
+					out = append(out, strings.TrimSpace(value))
+				}
+			}
+		}
+	}
+	return out
 }

@@ -294,7 +294,7 @@ func (e *withheldError) Format(f fmt.State, verb rune) { formatText(f, verb, e.m
 
 // withhold returns err with the message part of the template error in its
 // chain redacted, by the rules for text from outside the courier (see
-// scrub.go) with text and others as the message's values: every
+// scrubber, in redact.go) with text and others as the message's values: every
 // occurrence of them, in the forms an error can quote them, is replaced
 // by "[REDACTED]", together with each word of 4 or more bytes of them (a
 // one-time code is such a word). Values shorter than 3 bytes are left, as

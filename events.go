@@ -111,35 +111,6 @@ type Event struct {
 	Abandoned bool
 }
 
-// WithObserver calls fn with every Event of an attempt (Attempt 1 and up),
-// on the sending goroutine: what a metrics or tracing system needs. A send
-// given up while waiting for a retry (its context ended) ends with one more
-// Final event for its last attempt, with no Duration. fn must be fast and
-// safe for concurrent use.
-func WithObserver(fn func(Event)) Option {
-	return optionFunc(func(o *options) { o.observer = fn })
-}
-
-// watched reports whether any consumer wants events, so that the send
-// loop can skip their cost.
-func (c *Courier) watched() bool { return c.logger != nil || c.observer != nil }
-
-// event starts the Event of attempt n of the send p.
-func (c *Courier) event(p *prepared, n int) Event {
-	return Event{Attempt: n, Gateway: c.gateway, To: MaskNumber(p.to), IdempotencyKey: p.key}
-}
-
-// emit hands ev to the consumers: the logger and, for attempts, the
-// observer.
-func (c *Courier) emit(ctx context.Context, ev Event) {
-	if c.logger != nil {
-		logEvent(ctx, c.logger, ev)
-	}
-	if c.observer != nil && ev.Attempt > 0 {
-		c.observer(ev)
-	}
-}
-
 // logEvent writes ev to l: an attempt at debug level, then "sent" (info),
 // "retrying" (info) or "failed" (warn); a message refused before any
 // attempt as "not sent" (warn; info when the template cancelled it).

@@ -1,7 +1,6 @@
 package smscourier
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -98,59 +97,6 @@ func scalarText(raw json.RawMessage) string {
 		return n.String()
 	}
 	return ""
-}
-
-// interpret applies the response template to a reply. It returns the
-// message id on success, or the failure the template found: a
-// *GatewayError whose class follows the template's retryable flag. When
-// the template itself fails, the status decides, except that a 2xx reply
-// then has an unknown outcome: the gateway may have accepted the message.
-func (c *Courier) interpret(ctx context.Context, p *prepared, req *http.Request, resp *http.Response, body []byte) (string, error) {
-	status := resp.StatusCode
-	success := status >= 200 && status <= 299
-	out, err := c.response.evaluate(ctx, newResponseContext(status, resp.Header, body))
-	var v verdict
-	if err == nil {
-		v, err = parseVerdict(out)
-	}
-	if err != nil {
-		err = withhold(err, p.text, p.to)
-		if success {
-			return "", &sendError{
-				class: ErrOutcomeUnknown,
-				msg:   fmt.Sprintf("smscourier: %s %s: outcome unknown: status %d, but the response template failed: %v", req.Method, c.shownURL, status, err),
-				cause: err,
-			}
-		}
-		return "", newGatewayError(resp, body)
-	}
-	ok := success
-	if v.OK != nil {
-		ok = *v.OK
-	}
-	if ok {
-		return scalarText(v.MessageID), nil
-	}
-	ge := newGatewayError(resp, body)
-	ge.ErrorCode = scalarText(v.ErrorCode)
-	if v.ErrorMessage != nil {
-		ge.ErrorMessage = *v.ErrorMessage
-	}
-	if v.RetryAfterSeconds != nil {
-		ge.RetryAfter = time.Duration(*v.RetryAfterSeconds * float64(time.Second))
-		ge.hasRetryAfter = true
-	}
-	switch {
-	case v.OutcomeUnknown != nil && *v.OutcomeUnknown:
-		// The gateway may have taken the message: never resent without an
-		// idempotency key, whatever retryable says.
-		ge.class = ErrOutcomeUnknown
-	case v.Retryable != nil && *v.Retryable:
-		ge.class = ErrRefused
-	case v.Retryable != nil || success:
-		ge.class = ErrRejected
-	}
-	return "", ge
 }
 
 // newGatewayError describes a reply outside 2xx, or one a response template

@@ -41,18 +41,6 @@ type RetryPolicy struct {
 	MaxRetryAfter time.Duration
 }
 
-// WithRetryPolicy sets how SendMessage retries. Without it, DefaultMaxAttempts
-// attempts with the default delays.
-func WithRetryPolicy(p RetryPolicy) Option {
-	return optionFunc(func(o *options) { o.retry = p })
-}
-
-// WithoutRetries makes every SendMessage a single attempt: the same as
-// WithRetryPolicy(RetryPolicy{MaxAttempts: 1}).
-func WithoutRetries() Option {
-	return WithRetryPolicy(RetryPolicy{MaxAttempts: 1})
-}
-
 // normalize checks p and fills in its defaults.
 func (p RetryPolicy) normalize(ps *problems) RetryPolicy {
 	for _, f := range []struct {

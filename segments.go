@@ -173,26 +173,6 @@ type smsChecks struct {
 	strictE164  bool // refuse a To that is not strict E.164
 }
 
-// WithMaxSegments makes the Courier refuse a message whose Body needs more
-// than n SMS segments, as Segments counts them: Send, SendMessage and Render
-// return an error wrapping ErrInvalidMessage that names the count and the
-// limit (never the text), and nothing is sent. An empty Body needs one
-// segment. n <= 0 means no limit, the default. A later WithMaxSegments
-// replaces an earlier one.
-func WithMaxSegments(n int) Option {
-	return optionFunc(func(o *options) { o.sms.maxSegments = max(n, 0) })
-}
-
-// WithStrictE164 makes the Courier refuse a message whose To is not a strict
-// E.164 number: "+" followed by 1 to 15 ASCII digits, the first of them not
-// 0, with no spaces, dashes or other characters. Send, SendMessage and Render
-// then return an error wrapping ErrInvalidMessage that does not contain the
-// number, and nothing is sent. Without it, To is passed to the template as
-// given.
-func WithStrictE164() Option {
-	return optionFunc(func(o *options) { o.sms.strictE164 = true })
-}
-
 // check returns an error wrapping ErrInvalidMessage when m fails a check.
 // The error holds neither m.To nor m.Body.
 func (s smsChecks) check(m *Message) error {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"syscall"
 	"time"
@@ -24,71 +25,6 @@ import (
 // says "refused by SSRF protection" and names the address and the range that
 // refused it.
 var ErrEgressDenied = errors.New("smscourier: destination refused by SSRF protection")
-
-// WithSSRFProtection makes the Courier connect only to public addresses. It
-// refuses loopback, private (RFC 1918, IPv6 unique local), link-local
-// (including the cloud metadata address 169.254.169.254), shared CGNAT
-// (100.64.0.0/10), multicast, unspecified, documentation, benchmarking and
-// the other special-purpose ranges of the IANA IPv4 and IPv6 registries, and
-// every IPv6 address outside global unicast (2000::/3), NAT64's 64:ff9b::/96
-// included. An IPv4-mapped IPv6 address is judged as the IPv4 address.
-// Ranges come from code.dny.dev/ssrf. Any port is allowed; only TCP.
-//
-// The check runs on the resolved IP address as each connection is made, not
-// on the host name in a URL, so a name that resolves, or later re-resolves
-// (DNS rebinding), to a refused address is refused too. It covers every
-// connection of the Courier: to the gateway, to each redirect target the
-// client follows, and the http(s):// body template fetched by New, which goes
-// through the same client.
-//
-// While protection is on, requests go directly to their destination: the
-// transport's Proxy is removed, so HTTP_PROXY, HTTPS_PROXY and NO_PROXY are
-// ignored. A proxy would connect on the Courier's behalf, out of the check's
-// sight.
-//
-// Protection is applied to a copy of the Courier's HTTP client (the one given
-// to WithHTTPClient or the default one); the caller's client and transport
-// are not modified. The transport must be an *http.Transport, or nil for a
-// copy of http.DefaultTransport. The copy keeps the client's Timeout,
-// CheckRedirect and Jar and the transport's TLS config, timeouts and
-// connection limits; its dial functions (DialContext, Dial, DialTLSContext,
-// DialTLS) are replaced by a checked dialer with a 30 s connect timeout
-// (TLS is then done by the transport with its TLSClientConfig), and HTTP/2
-// is used when the original transport would use it, through an HTTP/2
-// transport of the copy's own. Any other http.RoundTripper makes New fail
-// with an error wrapping ErrInvalidConfig at WithSSRFProtection, since it
-// could connect anywhere: protect such a client with SSRFDialContext, the
-// same checked dialer, instead.
-//
-// A refused connection fails the send with an error wrapping ErrEgressDenied;
-// a refused template fetch makes New fail with ErrInvalidConfig. Combine it
-// with WithSSRFAllowlist, in any order, for a gateway deliberately on a
-// private network.
-func WithSSRFProtection() Option {
-	return optionFunc(func(o *options) {
-		if o.egress == nil {
-			o.egress = &egressPolicy{}
-		}
-	})
-}
-
-// WithSSRFAllowlist turns on SSRF protection, as WithSSRFProtection does,
-// and allows connections to resolved addresses within prefixes although the
-// protection would refuse them: netip.MustParsePrefix("10.20.0.0/16") for a
-// gateway on a private network, say. IPv4 and IPv6 prefixes may be mixed; an
-// IPv4-mapped IPv6 prefix (::ffff:10.20.0.0/112) means its IPv4 form, and
-// addresses match regardless of their IPv6 zone. The allowlist applies to
-// every connection the Courier makes, template fetches and redirects
-// included; ports and TCP-only are unchanged.
-//
-// A later WithSSRFAllowlist replaces the allowlist of an earlier one;
-// WithSSRFProtection keeps it. With no prefixes it is WithSSRFProtection. An
-// invalid prefix (the zero netip.Prefix) makes New fail with an error
-// wrapping ErrInvalidConfig.
-func WithSSRFAllowlist(prefixes ...netip.Prefix) Option {
-	allow := slices.Clone(prefixes)
-	return optionFunc(func(o *options) { o.egress = &egressPolicy{allow: allow} })
-}
 
 // SSRFDialContext returns a dial function that connects only where
 // WithSSRFAllowlist(allow...) lets a Courier connect (WithSSRFProtection
@@ -242,3 +178,66 @@ func (e *egressError) Error() string { return "refused by SSRF protection: " + e
 
 // Unwrap returns ErrEgressDenied and the ssrf package's error.
 func (e *egressError) Unwrap() []error { return []error{ErrEgressDenied, e.reason} }
+
+// newDefaultClient returns the client used without WithHTTPClient: a 10 s
+// overall timeout, no redirects (a 3xx reply is a *GatewayError, so
+// credentials never follow a redirect), and a transport of its own.
+func newDefaultClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return &http.Client{
+		Transport: tr,
+		Timeout:   defaultClientTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// defaultClientTimeout is the Timeout of the default client.
+const defaultClientTimeout = 10 * time.Second
+
+// errTooManyRedirects mirrors net/http's limit for a client without a policy.
+var errTooManyRedirects = errors.New("stopped after 10 redirects")
+
+// guardRedirects returns a shallow copy of c whose redirect policy removes
+// credentials (Authorization, Cookie and the api_key header) from a redirect
+// to another origin (scheme, host and port), then applies c's own policy.
+// net/http alone forwards a custom api-key header anywhere, and Authorization
+// to subdomains.
+func guardRedirects(c *http.Client, apiKeyHeader string) *http.Client {
+	guarded := *c
+	next := c.CheckRedirect
+	guarded.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if !sameOrigin(req.URL, via[0].URL) {
+			req.Header.Del("Authorization")
+			req.Header.Del("Cookie")
+			if apiKeyHeader != "" {
+				req.Header.Del(apiKeyHeader)
+			}
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errTooManyRedirects
+		}
+		return nil
+	}
+	return &guarded
+}
+
+// sameOrigin reports whether a and b have the same scheme, host and port.
+func sameOrigin(a, b *url.URL) bool {
+	return a.Scheme == b.Scheme && a.Hostname() == b.Hostname() && portOf(a) == portOf(b)
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
+}

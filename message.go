@@ -2,12 +2,206 @@ package smscourier
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/go-jsonnet/ast"
 )
+
+// Message is one SMS to send. Its JSON form (the keys below) lets a queue
+// store it.
+type Message struct {
+	// To is the recipient, passed to the template as ctx.to and
+	// ctx.recipient, as it is. Required: not empty or only spaces; must not
+	// contain control characters.
+	To string `json:"to"`
+	// Body is the message text, passed as ctx.body. It must be valid UTF-8.
+	Body string `json:"body"`
+	// From overrides the config's from when not empty.
+	From string `json:"from,omitempty"`
+	// IdempotencyKey identifies the message across retries and resubmissions:
+	// passed as ctx.idempotency_key and, with WithIdempotencyKeyHeader, sent
+	// in that header on every attempt. Empty means a random 128-bit key
+	// (UUID form) made for this call. At most 255 visible ASCII characters.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// TemplateType is passed as ctx.template_type (Kratos' name for the kind
+	// of message, such as "verification_code"). Default "".
+	TemplateType string `json:"template_type,omitempty"`
+	// TemplateData is passed as ctx.template_data after JSON encoding.
+	// Default (nil) is an empty object. Its objects and arrays may nest at
+	// most 64 levels deep, and its encoding may be at most 64 KiB (65536
+	// bytes); SendMessage and Render refuse more with ErrInvalidMessage, in
+	// every evaluation mode.
+	TemplateData any `json:"template_data,omitempty"`
+	// RequestHeaders is passed as ctx.request_headers. Default (nil) is an
+	// empty object.
+	RequestHeaders http.Header `json:"request_headers,omitempty"`
+	// NotAfter, when set, is the time after which the message must not be
+	// sent (a one-time code that expired must not arrive late): SendMessage
+	// refuses it with ErrExpired before rendering, and no retry starts after
+	// it. Zero means no limit.
+	NotAfter time.Time `json:"not_after,omitzero"`
+}
+
+// Result describes what SendMessage did. On success it holds the gateway's
+// reply; on failure Attempts and IdempotencyKey are still set.
+type Result struct {
+	// StatusCode is the HTTP status of the successful reply (2xx); 0 on
+	// failure.
+	StatusCode int
+	// Attempts is the number of HTTP requests tried, one that could not even
+	// connect included: 0 when none was (an invalid message, a template
+	// error, a disabled courier).
+	Attempts int
+	// IdempotencyKey is the message's key, given or generated.
+	IdempotencyKey string
+	// Header is the successful reply's header.
+	Header http.Header
+	// Body is a prefix of the successful reply's body, at most 16 KiB.
+	Body []byte
+	// MessageID is the gateway's id for the message, as the response
+	// template extracted it; "" without a response template.
+	MessageID string
+	// Segments is the SMS segment count of the message text; set on
+	// failure too, except for ErrDisabled.
+	Segments SegmentInfo
+	// Gateway names the gateway the attempts went to: for a Courier, its
+	// host (host:port when the URL has a port), as logs and events name it;
+	// "" when no attempt was made.
+	Gateway string
+}
+
+// Validate reports whether any Courier would accept m: the checks
+// SendMessage and Render make before rendering, less those a Courier's
+// options add (WithStrictE164). An empty IdempotencyKey is valid: the
+// courier makes one. The error wraps ErrInvalidMessage and names the rule
+// broken, never the data. A queue calls it before storing a message, so
+// that a message that can never be sent is refused at once.
+func (m Message) Validate() error { return m.validate() }
+
+// validate checks m before anything is rendered or sent, and replaces
+// m.TemplateData by its JSON encoding (a json.RawMessage), checked against
+// the template data limits, so that it is encoded once.
+func (m *Message) validate() error {
+	switch {
+	case strings.TrimSpace(m.To) == "":
+		return fmt.Errorf("%w: to is empty or only spaces", ErrInvalidMessage)
+	case hasControl(m.To) || !utf8.ValidString(m.To):
+		return fmt.Errorf("%w: to contains control characters or invalid UTF-8", ErrInvalidMessage)
+	case hasControl(m.From) || !utf8.ValidString(m.From):
+		return fmt.Errorf("%w: from contains control characters or invalid UTF-8", ErrInvalidMessage)
+	case !utf8.ValidString(m.Body):
+		return fmt.Errorf("%w: body is not valid UTF-8", ErrInvalidMessage)
+	case !utf8.ValidString(m.TemplateType):
+		return fmt.Errorf("%w: template_type is not valid UTF-8", ErrInvalidMessage)
+	case len(m.IdempotencyKey) > maxIdempotencyKey || !isVisibleASCII(m.IdempotencyKey):
+		return fmt.Errorf("%w: idempotency key must be at most %d visible ASCII characters", ErrInvalidMessage, maxIdempotencyKey)
+	}
+	data, err := checkTemplateData(m.TemplateData)
+	if err != nil {
+		return err
+	}
+	m.TemplateData = data
+	return nil
+}
+
+func isVisibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// NewIdempotencyKey returns a random 128-bit key in UUID version 4 form,
+// the key SendMessage makes for a Message without one.
+func NewIdempotencyKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails on supported platforms
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	hex.Encode(out[9:13], b[4:6])
+	hex.Encode(out[14:18], b[6:8])
+	hex.Encode(out[19:23], b[8:10])
+	hex.Encode(out[24:36], b[10:16])
+	out[8], out[13], out[18], out[23] = '-', '-', '-', '-'
+	return string(out[:])
+}
+
+// decodeJSON decodes b, one JSON value with optional surrounding JSON
+// white space,
+// when its objects and arrays nest at most maxDepth levels: objects as
+// map[string]any (the last of duplicate keys wins), arrays as []any,
+// numbers as json.Number. ok is false for anything else, deeper nesting
+// included; the depth is checked first, without recursion, so a deep input
+// costs one pass over its bytes.
+func decodeJSON(b []byte, maxDepth int) (v any, ok bool) {
+	if nestsDeeper(b, maxDepth) {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false // more than one value
+	}
+	return v, true
+}
+
+// valueNode returns the Jsonnet AST of v, a value decoded by decodeJSON,
+// so that go-jsonnet's parser never reads data from outside. It recurses
+// once per level of v, which decodeJSON bounded.
+func valueNode(v any) ast.Node {
+	switch x := v.(type) {
+	case nil:
+		return &ast.LiteralNull{}
+	case bool:
+		return &ast.LiteralBoolean{Value: x}
+	case json.Number:
+		// go-jsonnet reads the text with strconv.ParseFloat, as it would
+		// read a number literal; a number too large for a float64 is an
+		// "overflow" error when evaluated.
+		return &ast.LiteralNumber{OriginalString: x.String()}
+	case float64:
+		return &ast.LiteralNumber{OriginalString: strconv.FormatFloat(x, 'g', -1, 64)}
+	case string:
+		return &ast.LiteralString{Value: x}
+	case []any:
+		elems := make([]ast.CommaSeparatedExpr, len(x))
+		for i, e := range x {
+			elems[i].Expr = valueNode(e)
+		}
+		return &ast.Array{Elements: elems}
+	case map[string]any:
+		fields := make(ast.DesugaredObjectFields, 0, len(x))
+		for k, e := range x {
+			fields = append(fields, objectField(k, valueNode(e)))
+		}
+		return &ast.DesugaredObject{Fields: fields}
+	default:
+		panic("smscourier: valueNode of a value decodeJSON does not make")
+	}
+}
+
+// objectField is the field name: body of a Jsonnet object, as in JSON.
+func objectField(name string, body ast.Node) ast.DesugaredObjectField {
+	return ast.DesugaredObjectField{Name: &ast.LiteralString{Value: name}, Body: body, Hide: ast.ObjectFieldInherit}
+}
 
 // Limits on data from outside the courier's config: a message's template
 // data and a gateway's reply. Depth counts each object or array level: a
