@@ -72,9 +72,6 @@ func ClassOf(err error) Class {
 	return ClassOther
 }
 
-// FailureClass is ClassOf as a string.
-func FailureClass(err error) string { return string(ClassOf(err)) }
-
 // Event is the one record of a send's progress: the Courier makes one for
 // each HTTP attempt, and one for a message refused before any attempt
 // (Attempt 0), and hands it to every consumer: the logger (WithLogger) and

@@ -57,8 +57,8 @@ func WithIdempotencyKeyHeader(name string) Option {
 }
 
 // WithMaxBodySize caps the rendered request body at n bytes; a larger body is
-// an ErrTemplate error and nothing is sent. Default DefaultMaxBodySize
-// (256 KiB). n must be positive.
+// an ErrTemplate error and nothing is sent. Default 256 KiB. n must be
+// positive.
 func WithMaxBodySize(n int) Option {
 	return optionFunc(func(o *options) { o.maxBodySize = n })
 }
@@ -68,7 +68,7 @@ func (o *options) check(ps *problems) {
 	o.retry = o.retry.normalize(ps)
 	switch {
 	case o.maxBodySize == 0:
-		o.maxBodySize = DefaultMaxBodySize
+		o.maxBodySize = defaultMaxBodySize
 	case o.maxBodySize < 0:
 		ps.add("WithMaxBodySize", "must be positive")
 	}

@@ -12,9 +12,9 @@ import (
 // Defaults of RetryPolicy.
 const (
 	DefaultMaxAttempts   = 3
-	DefaultBaseDelay     = 200 * time.Millisecond
-	DefaultMaxDelay      = 5 * time.Second
-	DefaultMaxRetryAfter = 30 * time.Second
+	defaultBaseDelay     = 200 * time.Millisecond
+	defaultMaxDelay      = 5 * time.Second
+	defaultMaxRetryAfter = 30 * time.Second
 )
 
 // RetryPolicy says how SendMessage retries within one call. Zero fields take
@@ -30,14 +30,14 @@ type RetryPolicy struct {
 	// included. Default DefaultMaxAttempts (3); 1 turns retries off.
 	MaxAttempts int
 	// BaseDelay is the backoff before the first retry's jitter.
-	// Default DefaultBaseDelay (200 ms).
+	// Default 200 ms.
 	BaseDelay time.Duration
-	// MaxDelay caps the backoff. Default DefaultMaxDelay (5 s).
+	// MaxDelay caps the backoff. Default 5 s.
 	MaxDelay time.Duration
 	// MaxRetryAfter is the longest Retry-After that SendMessage waits out.
 	// A longer one is not slept: SendMessage returns at once with the
 	// *GatewayError, whose RetryAfter tells a queue when to try again.
-	// Default DefaultMaxRetryAfter (30 s).
+	// Default 30 s.
 	MaxRetryAfter time.Duration
 }
 
@@ -60,13 +60,13 @@ func (p RetryPolicy) normalize(ps *problems) RetryPolicy {
 		p.MaxAttempts = DefaultMaxAttempts
 	}
 	if p.BaseDelay == 0 {
-		p.BaseDelay = DefaultBaseDelay
+		p.BaseDelay = defaultBaseDelay
 	}
 	if p.MaxDelay == 0 {
-		p.MaxDelay = DefaultMaxDelay
+		p.MaxDelay = defaultMaxDelay
 	}
 	if p.MaxRetryAfter == 0 {
-		p.MaxRetryAfter = DefaultMaxRetryAfter
+		p.MaxRetryAfter = defaultMaxRetryAfter
 	}
 	return p
 }

@@ -38,9 +38,9 @@ const (
 	// in the source: go-jsonnet overflows the Go stack, fatally, on about
 	// 20k nested brackets.
 	maxTemplateDepth = 200
-	// DefaultMaxBodySize is the largest rendered body sent unless
+	// defaultMaxBodySize is the largest rendered body sent unless
 	// WithMaxBodySize says otherwise.
-	DefaultMaxBodySize = 256 << 10
+	defaultMaxBodySize = 256 << 10
 )
 
 // maxAbandonedEvaluations bounds how many in-process evaluations may go on
@@ -517,12 +517,12 @@ func marshalContext(tc *templateContext) (string, error) {
 
 // Isolated template evaluation: the defaults and the worker marker.
 const (
-	// DefaultIsolationTimeout is the wall-clock limit of one worker when
+	// defaultIsolationTimeout is the wall-clock limit of one worker when
 	// IsolationConfig.Timeout is zero.
-	DefaultIsolationTimeout = 2 * time.Second
-	// DefaultIsolationMemoryLimit is the memory limit of one worker when
+	defaultIsolationTimeout = 2 * time.Second
+	// defaultIsolationMemoryLimit is the memory limit of one worker when
 	// IsolationConfig.MemoryLimit is zero.
-	DefaultIsolationMemoryLimit = 256 << 20
+	defaultIsolationMemoryLimit = 256 << 20
 
 	// TemplateWorkerEnv is the environment variable that marks a process as
 	// a template worker: the host starts each worker with
@@ -548,15 +548,15 @@ type IsolationConfig struct {
 	// Jsonnet has no access to the environment.
 	Command []string
 	// Timeout is the wall-clock limit of one worker, from start to reply;
-	// default DefaultIsolationTimeout (2 s). A worker past it is killed and
+	// default 2 s. A worker past it is killed and
 	// the evaluation fails with ErrTemplate. A caller's context deadline
 	// that comes sooner applies too, and then the error wraps the
 	// context's error instead. The worker that New starts to parse the
-	// template gets at least DefaultIsolationTimeout.
+	// template gets at least 2 s.
 	Timeout time.Duration
 	// MemoryLimit bounds, in bytes, the memory a worker may use beyond what
-	// its program uses when it starts the job; default
-	// DefaultIsolationMemoryLimit (256 MiB). A worker over it dies and the
+	// its program uses when it starts the job; default 256 MiB. A worker
+	// over it dies and the
 	// evaluation fails with ErrTemplate ("out of memory"). The worker
 	// watches its Go runtime's memory use every 5 ms, sets the runtime's
 	// soft limit a little lower so that the collector works hard first,

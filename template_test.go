@@ -363,8 +363,8 @@ func TestIsolatedConfigErrors(t *testing.T) {
 // TestIsolationDefaultsMatchSandbox checks that the documented defaults
 // and worker marker are those the sandbox applies.
 func TestIsolationDefaultsMatchSandbox(t *testing.T) {
-	assert.Equal(t, sandbox.DefaultTimeout, DefaultIsolationTimeout)
-	assert.Equal(t, int64(sandbox.DefaultMemoryLimit), int64(DefaultIsolationMemoryLimit))
+	assert.Equal(t, sandbox.DefaultTimeout, defaultIsolationTimeout)
+	assert.Equal(t, int64(sandbox.DefaultMemoryLimit), int64(defaultIsolationMemoryLimit))
 	assert.Equal(t, sandbox.WorkerEnv, TemplateWorkerEnv)
 }
 

@@ -37,9 +37,8 @@ const (
 type Output struct {
 	// Outcome is one of the Outcome constants.
 	Outcome string `json:"outcome"`
-	// Class is smscourier.FailureClass of the send's error: "ok",
-	// "not_sent", "refused", "outcome_unknown", "rejected", "cancelled",
-	// "invalid_message", "template", "disabled", "expired" or "other".
+	// Class is the class of the send's error, smscourier.ClassOf as a
+	// string: one of smscourier.Classes().
 	Class string `json:"class"`
 	// Status is the gateway's HTTP status, when it replied; else 0.
 	Status int `json:"status,omitempty"`

@@ -135,13 +135,13 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 
 func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscourier.Message, out *Output) error {
 	if job.Attempt > 1 && !w.retryUnknown && !previousAttemptRecorded(job) {
-		out.Outcome, out.Class = OutcomeMaybeDelivered, smscourier.FailureClass(smscourier.ErrOutcomeUnknown)
+		out.Outcome, out.Class = OutcomeMaybeDelivered, string(smscourier.ClassOutcomeUnknown)
 		out.Reason = "a previous attempt ended without recording its outcome (the worker stopped mid-send): the message may have been delivered, and is not resent without an idempotency key header"
 		return river.JobCancel(&finalError{class: smscourier.ErrOutcomeUnknown, msg: "smscourier/queue: " + out.Reason})
 	}
 	if w.limiter != nil {
 		if err := w.limiter.Wait(ctx); err != nil {
-			out.Class = smscourier.FailureClass(smscourier.ErrNotSent)
+			out.Class = string(smscourier.ClassNotSent)
 			if ctx.Err() != nil {
 				out.Outcome, out.Reason = OutcomeRetry, "stopped while waiting for the rate limiter"
 				return fmt.Errorf("smscourier/queue: waiting for the rate limiter: %w", ctx.Err())
@@ -152,7 +152,7 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 	}
 
 	res, err := w.courier.SendMessage(ctx, msg)
-	out.Attempts, out.Class = res.Attempts, smscourier.FailureClass(err)
+	out.Attempts, out.Class = res.Attempts, string(smscourier.ClassOf(err))
 	var ge *smscourier.GatewayError
 	if errors.As(err, &ge) {
 		out.Status = ge.StatusCode
@@ -169,7 +169,7 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 			out.Outcome, out.Reason = OutcomeRetry, "outcome unknown; retried under the same idempotency key"
 			return redact(err)
 		}
-		out.Class = smscourier.FailureClass(smscourier.ErrOutcomeUnknown)
+		out.Class = string(smscourier.ClassOutcomeUnknown)
 		out.Outcome, out.Reason = OutcomeMaybeDelivered, "the request was sent but no reply said what happened: the message may have been delivered, and is not resent"
 		if w.retryUnknown {
 			out.Reason = "the request was sent but no reply said what happened, and a retry would pass the message's NotAfter: the message may have been delivered"
@@ -177,7 +177,7 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 		return cancel(smscourier.ErrOutcomeUnknown, err)
 
 	case errors.Is(err, smscourier.ErrExpired):
-		out.Class = smscourier.FailureClass(smscourier.ErrExpired)
+		out.Class = string(smscourier.ClassExpired)
 		out.Outcome, out.Reason = OutcomeCancelled, "expired: past the message's NotAfter; not sent"
 		return cancel(smscourier.ErrExpired, err)
 
@@ -259,7 +259,7 @@ func redact(err error) error {
 type redactedError struct{ err error }
 
 func (e *redactedError) Error() string {
-	return "smscourier/queue: " + smscourier.FailureClass(e.err) + ": template error (details withheld: they may quote the message)"
+	return "smscourier/queue: " + string(smscourier.ClassOf(e.err)) + ": template error (details withheld: they may quote the message)"
 }
 
 func (e *redactedError) Unwrap() error { return e.err }

@@ -652,7 +652,7 @@ func runSend(in *invocation) int {
 	} else {
 		fmt.Fprintln(w, "status: none")
 	}
-	fmt.Fprintf(w, "class: %s\n", smscourier.FailureClass(err))
+	fmt.Fprintf(w, "class: %s\n", smscourier.ClassOf(err))
 	fmt.Fprintf(w, "attempts: %d\n", res.Attempts)
 	if res.IdempotencyKey != "" {
 		fmt.Fprintf(w, "idempotency_key: %s\n", res.IdempotencyKey)
