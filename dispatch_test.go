@@ -351,7 +351,7 @@ func (ct *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) 
 
 func TestWithHTTPClient(t *testing.T) {
 	gw := newGateway(t, nil)
-	ct := &countingTransport{next: gw.Client().Transport}
+	ct := &countingTransport{next: gw.client().Transport}
 	client := &http.Client{Transport: ct}
 	c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"), WithHTTPClient(client))
 	require.NoError(t, err)

@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/smscourier/smscourier/smstest"
 )
 
 func TestMain(m *testing.M) {
@@ -27,57 +30,85 @@ type received struct {
 }
 
 // gateway is a loopback fake SMS gateway that records every request and
-// counts the TCP connections it accepts.
+// counts the TCP connections it accepts: package smstest's, or, for a test
+// whose reply smstest cannot script, an httptest server running reply.
 type gateway struct {
-	*httptest.Server
-	mu       sync.Mutex
-	requests []received
-	conns    int
+	URL  string
+	sms  *smstest.Gateway // nil: srv
+	srv  *httptest.Server
+	mu   sync.Mutex
+	reqs []received
+	nc   int
 }
 
-// newGateway starts a gateway that answers with reply (201 with no body when
-// reply is nil) and closes it when the test ends.
+// newGateway starts a gateway that answers with reply, or, when reply is
+// nil, an smstest gateway answering 201 with no body; either is closed when
+// the test ends.
 func newGateway(t *testing.T, reply http.HandlerFunc) *gateway {
 	t.Helper()
 	g := &gateway{}
-	g.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	if reply == nil {
+		g.sms = smstest.New(t)
+		g.sms.Script(smstest.Reply{Status: http.StatusCreated})
+		g.URL = g.sms.URL()
+		return g
+	}
+	g.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		g.mu.Lock()
-		g.requests = append(g.requests, received{
+		g.reqs = append(g.reqs, received{
 			Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
 			Header: r.Header.Clone(), Body: string(body),
 		})
 		g.mu.Unlock()
-		if reply == nil {
-			w.WriteHeader(http.StatusCreated)
-			return
-		}
 		reply(w, r)
 	}))
-	g.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+	g.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			g.mu.Lock()
-			g.conns++
+			g.nc++
 			g.mu.Unlock()
 		}
 	}
-	g.Start()
-	t.Cleanup(g.Close)
+	g.srv.Start()
+	t.Cleanup(g.srv.Close)
+	g.URL = g.srv.URL
 	return g
 }
 
 // got returns a copy of the requests received so far.
 func (g *gateway) got() []received {
+	if g.sms != nil {
+		var out []received
+		for _, r := range g.sms.Requests() {
+			out = append(out, received{Method: r.Method, Path: r.Path, Query: r.RawQuery, Header: r.Header, Body: r.Body})
+		}
+		return out
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return append([]received(nil), g.requests...)
+	return append([]received(nil), g.reqs...)
+}
+
+// addr returns the gateway's host:port.
+func (g *gateway) addr() string { return strings.TrimPrefix(g.URL, "http://") }
+
+// client returns an HTTP client for the gateway.
+func (g *gateway) client() *http.Client {
+	if g.sms != nil {
+		return g.sms.Client()
+	}
+	return g.srv.Client()
 }
 
 // connections returns how many TCP connections the gateway accepted.
 func (g *gateway) connections() int {
+	if g.sms != nil {
+		return g.sms.Connections()
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.conns
+	return g.nc
 }
 
 // b64 returns a base64:// body URI for a template source.

@@ -129,7 +129,7 @@ func TestConfigRedacted(t *testing.T) {
 	t.Run("the courier", func(t *testing.T) {
 		gw := newGateway(t, nil)
 		c, err := New(SMSConfig{Enabled: true, RequestConfig: RequestConfig{
-			URL: "http://user:url-pw-1@" + gw.Listener.Addr().String() + "/send", Method: "POST",
+			URL: "http://user:url-pw-1@" + gw.addr() + "/send", Method: "POST",
 			Headers: map[string]string{"X-Api-Key": "hdr-key-4"},
 			Auth:    AuthConfig{Type: AuthAPIKey, Config: AuthParams{Name: "X-Token", Value: "bearer-tok-3", In: APIKeyInHeader}},
 		}})
@@ -137,7 +137,7 @@ func TestConfigRedacted(t *testing.T) {
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 			s := fmt.Sprintf(verb, c)
 			notShown(t, s)
-			assert.Equal(t, "smscourier.Courier(POST http://"+gw.Listener.Addr().String()+"/send)", s)
+			assert.Equal(t, "smscourier.Courier(POST http://"+gw.addr()+"/send)", s)
 		}
 		var buf bytes.Buffer
 		slog.New(slog.NewJSONHandler(&buf, nil)).Info("courier", "c", c)
@@ -519,7 +519,7 @@ func TestErrorsKeepTheirChain(t *testing.T) {
 func TestCourierValueRedacted(t *testing.T) {
 	secrets := []string{"url-pw-1", "query-key-2", "hdr-key-4", "api-key-5"}
 	gw := newGateway(t, nil)
-	addr := gw.Listener.Addr().String()
+	addr := gw.addr()
 	c, err := New(SMSConfig{Enabled: true, RequestConfig: RequestConfig{
 		URL: "http://user:url-pw-1@" + addr + "/send?api_key=query-key-2", Method: "POST",
 		Headers: map[string]string{"X-Api-Key": "hdr-key-4"},
