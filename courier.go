@@ -305,7 +305,7 @@ func (c *Courier) sendMessage(ctx context.Context, m Message) (Result, error) {
 		} else {
 			wait, retry = c.retryWait(ctx, err, res.Attempts)
 			if retry {
-				err, retry = c.timeForRetry(ctx, &p, err, wait)
+				retry, err = c.timeForRetry(ctx, &p, err, wait)
 			}
 		}
 		if watched {
@@ -341,17 +341,17 @@ func (c *Courier) sendMessage(ctx context.Context, m Message) (Result, error) {
 	}
 }
 
-// timeForRetry returns err and whether a retry in wait can happen: not when
-// ctx's deadline or the message's NotAfter comes first, in which case err
-// says so.
-func (c *Courier) timeForRetry(ctx context.Context, p *prepared, err error, wait time.Duration) (error, bool) {
+// timeForRetry reports whether a retry in wait can happen, and returns err,
+// which says why not when ctx's deadline or the message's NotAfter comes
+// first.
+func (c *Courier) timeForRetry(ctx context.Context, p *prepared, err error, wait time.Duration) (bool, error) {
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-		return fmt.Errorf("%w (no time left for a retry in %s: %w)", err, wait, context.DeadlineExceeded), false
+		return false, fmt.Errorf("%w (no time left for a retry in %s: %w)", err, wait, context.DeadlineExceeded)
 	}
 	if !p.notAfter.IsZero() && time.Until(p.notAfter) < wait {
-		return fmt.Errorf("%w (a retry in %s would pass the message's NotAfter: %w)", err, wait, ErrExpired), false
+		return false, fmt.Errorf("%w (a retry in %s would pass the message's NotAfter: %w)", err, wait, ErrExpired)
 	}
-	return err, true
+	return true, err
 }
 
 // retryWait decides whether the failure of attempt n is retried, and after
