@@ -62,6 +62,7 @@ type Courier struct {
 	shownURL   string      // the URL without userinfo or query, for errors
 	header     http.Header // static headers, canonical keys, without auth
 	auth       authenticator
+	secrets    []string // what no error may show: credentials(), made in New
 	sms        smsChecks
 	observer   func(Event)           // nil: none
 	eval       evaluator             // nil: no body
@@ -138,6 +139,7 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 	// net/http sends req.Host, not a Host header.
 	c.host = c.header.Get("Host")
 	c.header.Del("Host")
+	c.secrets = c.credentials()
 	// Both templates are loaded, so that a problem with each is reported.
 	var ce ConfigError
 	if rc.Body != "" && rc.Method != http.MethodTrace {
@@ -763,7 +765,11 @@ func (c *Courier) withholdSecrets(err error, m *Message) error {
 	if err == nil || isSentinel(err) {
 		return err
 	}
-	return newScrubber(c.credentials(), m.Body, m.To).withholdErr(err)
+	var secrets []string
+	if c != nil {
+		secrets = c.secrets
+	}
+	return newScrubber(secrets, m.Body, m.To).withholdErr(err)
 }
 
 // credentials returns the secrets that c sends: the api key; the basic
@@ -773,9 +779,6 @@ func (c *Courier) withholdSecrets(err error, m *Message) error {
 // credential-like headers, with the token after an auth scheme and each
 // cookie value.
 func (c *Courier) credentials() []string {
-	if c == nil {
-		return nil
-	}
 	var out []string
 	switch a := c.auth.(type) {
 	case basicAuth:

@@ -137,6 +137,14 @@ func sensitiveName(name string) bool {
 	return false
 }
 
+// Lengths, in bytes, below which values are not withheld (see scrubber).
+const (
+	minWithheldMessage = 3 // a message text or recipient, whole
+	minWithheldWord    = 4 // a word of one
+	minWithheldLoose   = 4 // a value withheld even where letters touch it
+	minWithheldCut     = 8 // the beginning of a value, cut short
+)
+
 // The errors that Send, SendMessage and Render return never show a secret
 // of the message they report: the credentials the courier holds, the
 // message text and the recipient. A gateway can echo any of them into a
@@ -167,19 +175,8 @@ func sensitiveName(name string) bool {
 // errors (*GatewayError, *net.OpError, ...); every error in it reached by
 // unwrapping shows withheld text, and errors.As hands out the original
 // value.
-
-// withheldMark replaces a secret in an error text.
-const withheldMark = redacted
-
-// Lengths, in bytes, below which values are not withheld (see above).
-const (
-	minWithheldMessage = 3 // a message text or recipient, whole
-	minWithheldWord    = 4 // a word of one
-	minWithheldLoose   = 4 // a value withheld even where letters touch it
-	minWithheldCut     = 8 // the beginning of a value, cut short
-)
-
-// scrubber takes the secrets of one message out of error texts.
+//
+// A scrubber takes the secrets of one message out of error texts.
 type scrubber struct {
 	foreign []string // withheld in text from outside the courier
 	own     []string // withheld in text the courier's wrappers add
@@ -259,7 +256,7 @@ func (s *scrubber) foreignText(text string) string {
 	return withholdCuts(withholdIn(text, s.foreign), s.cuts)
 }
 
-// withholdIn replaces each pattern in text by withheldMark, never inside
+// withholdIn replaces each pattern in text by redacted, never inside
 // a mark already there. A pattern shorter than minWithheldLoose is
 // replaced only where no letter or digit touches it.
 func withholdIn(text string, patterns []string) string {
@@ -267,20 +264,20 @@ func withholdIn(text string, patterns []string) string {
 		if !strings.Contains(text, p) {
 			continue
 		}
-		parts := strings.Split(text, withheldMark)
+		parts := strings.Split(text, redacted)
 		for i, part := range parts {
 			parts[i] = replaceSecret(part, p, len(p) < minWithheldLoose)
 		}
-		text = strings.Join(parts, withheldMark)
+		text = strings.Join(parts, redacted)
 	}
 	return text
 }
 
-// replaceSecret replaces p in s by withheldMark; when alone is set, only
+// replaceSecret replaces p in s by redacted; when alone is set, only
 // where no letter or digit touches it.
 func replaceSecret(s, p string, alone bool) string {
 	if !alone {
-		return strings.ReplaceAll(s, p, withheldMark)
+		return strings.ReplaceAll(s, p, redacted)
 	}
 	var b strings.Builder
 	last := 0
@@ -298,7 +295,7 @@ func replaceSecret(s, p string, alone bool) string {
 			continue
 		}
 		b.WriteString(s[last:j])
-		b.WriteString(withheldMark)
+		b.WriteString(redacted)
 		last, i = end, end
 	}
 	if last == 0 {
@@ -322,11 +319,11 @@ func withholdCuts(text string, forms []string) string {
 		for k := len(f) - 1; k >= minWithheldCut; k-- {
 			p := f[:k]
 			if strings.HasSuffix(text, p) {
-				text = text[:len(text)-k] + withheldMark
+				text = text[:len(text)-k] + redacted
 				break
 			}
 			if strings.Contains(text, p+`"`) {
-				text = strings.ReplaceAll(text, p+`"`, withheldMark+`"`)
+				text = strings.ReplaceAll(text, p+`"`, redacted+`"`)
 				break
 			}
 		}
