@@ -14,13 +14,16 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/smscourier/smscourier/smstest"
 )
 
 func TestLogging(t *testing.T) {
-	gw := newFaultGateway(t, reply(503, "Retry-After", "0"), reply(201))
+	gw := smstest.New(t)
+	gw.Script(smstest.Reply{Status: 503, RetryAfter: "0"}, smstest.Reply{Status: 201})
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet")
+	cfg := smsConfig(gw.URL()+"/send", "file://./testdata/sms.jsonnet")
 	cfg.RequestConfig.Auth = AuthConfig{Type: AuthBasicAuth, Config: AuthParams{User: "acct", Password: "pa55-secret"}}
 	c, err := New(cfg, WithLogger(logger))
 	require.NoError(t, err)
@@ -40,7 +43,7 @@ func TestLogging(t *testing.T) {
 	var msgs []string
 	for _, r := range records {
 		msgs = append(msgs, r["msg"].(string))
-		assert.Equal(t, strings.TrimPrefix(gw.URL, "http://"), r["gateway"])
+		assert.Equal(t, strings.TrimPrefix(gw.URL(), "http://"), r["gateway"])
 		assert.Equal(t, "********2223", r["to"])
 		assert.Equal(t, "k-9", r["idempotency_key"])
 	}
@@ -54,8 +57,9 @@ func TestLogging(t *testing.T) {
 
 	t.Run("failures and cancellations", func(t *testing.T) {
 		buf.Reset()
-		gw := newFaultGateway(t, reply(400))
-		c, err := New(smsConfig(gw.URL+"/send", b64(`function(ctx) if ctx.body == 'stop' then error 'cancel' else {}`)), WithLogger(logger))
+		gw := smstest.New(t)
+		gw.Script(smstest.Reply{Status: 400})
+		c, err := New(smsConfig(gw.URL()+"/send", b64(`function(ctx) if ctx.body == 'stop' then error 'cancel' else {}`)), WithLogger(logger))
 		require.NoError(t, err)
 		require.ErrorIs(t, c.Send(context.Background(), "+1555000111", "go"), ErrRejected)
 		require.ErrorIs(t, c.Send(context.Background(), "+1555000111", "stop"), ErrCancel)
@@ -155,10 +159,11 @@ func TestClasses(t *testing.T) {
 // one per attempt, and the last event of a send is Final.
 func TestEventsOnePath(t *testing.T) {
 	newCourier := func(t *testing.T, policy RetryPolicy, observe func(Event)) (*Courier, *bytes.Buffer) {
-		gw := newFaultGateway(t, reply(503))
+		gw := smstest.New(t)
+		gw.Script(smstest.Reply{Status: 503})
 		var buf bytes.Buffer
 		logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"), WithRetryPolicy(policy), WithLogger(logger), WithObserver(observe))
+		c, err := New(smsConfig(gw.URL()+"/send", "file://./testdata/sms.jsonnet"), WithRetryPolicy(policy), WithLogger(logger), WithObserver(observe))
 		require.NoError(t, err)
 		return c, &buf
 	}

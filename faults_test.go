@@ -1,7 +1,6 @@
 package smscourier
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -17,15 +16,18 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/smscourier/smscourier/smstest"
 )
 
-// faultGateway is a loopback gateway that counts deliveries (requests whose
-// body it read in full) and answers each by the script: the n-th delivery
-// gets script[min(n, len-1)].
+// faultGateway is a loopback gateway for answers smstest cannot script,
+// such as a reply streamed byte by byte. It records deliveries (requests
+// whose body it read in full) and answers each by the script: the n-th
+// delivery gets script[min(n, len-1)].
 type faultGateway struct {
 	*httptest.Server
 	mu         sync.Mutex
-	deliveries []received
+	deliveries []smstest.Request
 }
 
 // fault is one scripted answer. It receives the hijackable writer after
@@ -42,7 +44,7 @@ func newFaultGateway(t *testing.T, script ...fault) *faultGateway {
 		}
 		g.mu.Lock()
 		n := len(g.deliveries)
-		g.deliveries = append(g.deliveries, received{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: string(body)})
+		g.deliveries = append(g.deliveries, smstest.Request{Index: n, Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: string(body)})
 		g.mu.Unlock()
 		script[min(n, len(script)-1)](w, r)
 	}))
@@ -50,52 +52,24 @@ func newFaultGateway(t *testing.T, script ...fault) *faultGateway {
 	return g
 }
 
-func (g *faultGateway) got() []received {
+// got returns the deliveries so far, with their method, path, headers and
+// raw body.
+func (g *faultGateway) got() []smstest.Request {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return append([]received(nil), g.deliveries...)
+	return append([]smstest.Request(nil), g.deliveries...)
 }
 
-func reply(status int, header ...string) fault {
-	return func(w http.ResponseWriter, r *http.Request) {
-		for i := 0; i+1 < len(header); i += 2 {
-			w.Header().Set(header[i], header[i+1])
-		}
-		w.WriteHeader(status)
-	}
-}
-
-// hijack takes the raw connection after the request was read.
-func hijack(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter) {
-	conn, rw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		panic(err)
-	}
-	return conn, rw
-}
-
-// resetAfterRead answers with a TCP reset.
-func resetAfterRead(w http.ResponseWriter, r *http.Request) {
-	conn, _ := hijack(w)
-	_ = conn.(*net.TCPConn).SetLinger(0)
-	_ = conn.Close()
-}
-
-// closeWithoutReply closes the connection cleanly without a reply.
-func closeWithoutReply(w http.ResponseWriter, r *http.Request) {
-	conn, _ := hijack(w)
-	_ = conn.Close()
-}
-
-// hang never answers until the client goes away.
-func hang(w http.ResponseWriter, r *http.Request) {
-	<-r.Context().Done()
-}
+// hang never answers: its wait ends when the client goes away.
+var hang = smstest.Reply{Delay: time.Hour}
 
 // dribbleHeaders sends a status line and then one header byte at a time,
 // never finishing, until the client goes away.
 func dribbleHeaders(w http.ResponseWriter, r *http.Request) {
-	conn, rw := hijack(w)
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(err)
+	}
 	defer conn.Close()
 	_, _ = rw.WriteString("HTTP/1.1 201 Created\r\nX-Slow: ")
 	_ = rw.Flush()
@@ -129,15 +103,23 @@ func dribbleBody(w http.ResponseWriter, r *http.Request) {
 // and asserts the exact number of deliveries: the requests the gateway read.
 func TestFaultScenarios(t *testing.T) {
 	fastRetry := WithRetryPolicy(RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond})
-	// Retry-After dates are made when the reply is written.
-	retryAt := func(status int, d time.Duration) fault {
-		return func(w http.ResponseWriter, r *http.Request) {
-			reply(status, "Retry-After", time.Now().Add(d).UTC().Format(http.TimeFormat))(w, r)
+	// retryAt answers status with a Retry-After date d ahead, made when the
+	// reply is written, and the requests after the first by then, as Script
+	// would: the last reply repeats.
+	retryAt := func(status int, d time.Duration, then ...smstest.Reply) func(smstest.Request) smstest.Reply {
+		return func(r smstest.Request) smstest.Reply {
+			if r.Index == 0 || len(then) == 0 {
+				return smstest.Reply{Status: status, RetryAfter: time.Now().Add(d).UTC().Format(http.TimeFormat)}
+			}
+			return then[min(r.Index-1, len(then)-1)]
 		}
 	}
+	type replies = []smstest.Reply
 	for _, tc := range []struct {
 		name       string
-		script     []fault
+		script     replies                             // smstest's script
+		respond    func(smstest.Request) smstest.Reply // instead of script
+		hijack     fault                               // instead of smstest: a fault it cannot script
 		idemHeader bool
 		timeout    time.Duration
 		wantDeliv  int
@@ -145,38 +127,51 @@ func TestFaultScenarios(t *testing.T) {
 		wantRetry  time.Duration
 		wantDL     bool // the error wraps context.DeadlineExceeded
 	}{
-		{name: "201", script: []fault{reply(201)}, wantDeliv: 1},
-		{name: "reset after reading the request", script: []fault{resetAfterRead}, wantDeliv: 1, wantClass: ErrOutcomeUnknown},
-		{name: "reset, with idempotency header", script: []fault{resetAfterRead, reply(201)}, idemHeader: true, wantDeliv: 2},
-		{name: "close without a reply", script: []fault{closeWithoutReply}, wantDeliv: 1, wantClass: ErrOutcomeUnknown},
-		{name: "close, with idempotency header", script: []fault{closeWithoutReply, closeWithoutReply, reply(202)}, idemHeader: true, wantDeliv: 3},
-		{name: "hang past the deadline", script: []fault{hang}, timeout: 300 * time.Millisecond, wantDeliv: 1, wantClass: ErrOutcomeUnknown, wantDL: true},
-		{name: "dribbled headers past the deadline", script: []fault{dribbleHeaders}, timeout: 300 * time.Millisecond, wantDeliv: 1, wantClass: ErrOutcomeUnknown, wantDL: true},
-		{name: "dribbled body after 201", script: []fault{dribbleBody}, wantDeliv: 1},
-		{name: "429 with Retry-After seconds", script: []fault{reply(429, "Retry-After", "1"), reply(201)}, wantDeliv: 2},
-		{name: "503 with Retry-After date", script: []fault{retryAt(503, 1500*time.Millisecond), reply(201)}, wantDeliv: 2},
-		{name: "503 with garbage Retry-After", script: []fault{reply(503, "Retry-After", "soon"), reply(201)}, wantDeliv: 2},
-		{name: "429 until attempts run out", script: []fault{reply(429, "Retry-After", "0")}, wantDeliv: 3, wantClass: ErrRefused},
-		{name: "429 with Retry-After 86400", script: []fault{reply(429, "Retry-After", "86400")}, wantDeliv: 1, wantClass: ErrRefused, wantRetry: 24 * time.Hour},
-		{name: "503 with a date an hour ahead", script: []fault{retryAt(503, time.Hour)}, wantDeliv: 1, wantClass: ErrRefused, wantRetry: time.Hour},
-		{name: "500 without idempotency header", script: []fault{reply(500)}, wantDeliv: 1, wantClass: ErrOutcomeUnknown},
-		{name: "502 without idempotency header", script: []fault{reply(502)}, wantDeliv: 1, wantClass: ErrOutcomeUnknown},
-		{name: "504 without idempotency header", script: []fault{reply(504)}, wantDeliv: 1, wantClass: ErrOutcomeUnknown},
-		{name: "500 with idempotency header", script: []fault{reply(500), reply(201)}, idemHeader: true, wantDeliv: 2},
-		{name: "502 with idempotency header, every attempt", script: []fault{reply(502)}, idemHeader: true, wantDeliv: 3, wantClass: ErrOutcomeUnknown},
-		{name: "504 with idempotency header", script: []fault{reply(504), reply(504), reply(200)}, idemHeader: true, wantDeliv: 3},
-		{name: "400 is never retried", script: []fault{reply(400)}, idemHeader: true, wantDeliv: 1, wantClass: ErrRejected},
-		{name: "501 is never retried", script: []fault{reply(501)}, idemHeader: true, wantDeliv: 1, wantClass: ErrRejected},
-		{name: "302 is never followed or retried", script: []fault{reply(302, "Location", "/elsewhere")}, wantDeliv: 1, wantClass: ErrRejected},
+		{name: "201", script: replies{{Status: 201}}, wantDeliv: 1},
+		{name: "reset after reading the request", script: replies{{Reset: true}}, wantDeliv: 1, wantClass: ErrOutcomeUnknown},
+		{name: "reset, with idempotency header", script: replies{{Reset: true}, {Status: 201}}, idemHeader: true, wantDeliv: 2},
+		{name: "close without a reply", script: replies{{Close: true}}, wantDeliv: 1, wantClass: ErrOutcomeUnknown},
+		{name: "close, with idempotency header", script: replies{{Close: true}, {Close: true}, {Status: 202}}, idemHeader: true, wantDeliv: 3},
+		{name: "hang past the deadline", script: replies{hang}, timeout: 300 * time.Millisecond, wantDeliv: 1, wantClass: ErrOutcomeUnknown, wantDL: true},
+		{name: "dribbled headers past the deadline", hijack: dribbleHeaders, timeout: 300 * time.Millisecond, wantDeliv: 1, wantClass: ErrOutcomeUnknown, wantDL: true},
+		{name: "dribbled body after 201", hijack: dribbleBody, wantDeliv: 1},
+		{name: "429 with Retry-After seconds", script: replies{{Status: 429, RetryAfter: "1"}, {Status: 201}}, wantDeliv: 2},
+		{name: "503 with Retry-After date", respond: retryAt(503, 1500*time.Millisecond, smstest.Reply{Status: 201}), wantDeliv: 2},
+		{name: "503 with garbage Retry-After", script: replies{{Status: 503, RetryAfter: "soon"}, {Status: 201}}, wantDeliv: 2},
+		{name: "429 until attempts run out", script: replies{{Status: 429, RetryAfter: "0"}}, wantDeliv: 3, wantClass: ErrRefused},
+		{name: "429 with Retry-After 86400", script: replies{{Status: 429, RetryAfter: "86400"}}, wantDeliv: 1, wantClass: ErrRefused, wantRetry: 24 * time.Hour},
+		{name: "503 with a date an hour ahead", respond: retryAt(503, time.Hour), wantDeliv: 1, wantClass: ErrRefused, wantRetry: time.Hour},
+		{name: "500 without idempotency header", script: replies{{Status: 500}}, wantDeliv: 1, wantClass: ErrOutcomeUnknown},
+		{name: "502 without idempotency header", script: replies{{Status: 502}}, wantDeliv: 1, wantClass: ErrOutcomeUnknown},
+		{name: "504 without idempotency header", script: replies{{Status: 504}}, wantDeliv: 1, wantClass: ErrOutcomeUnknown},
+		{name: "500 with idempotency header", script: replies{{Status: 500}, {Status: 201}}, idemHeader: true, wantDeliv: 2},
+		{name: "502 with idempotency header, every attempt", script: replies{{Status: 502}}, idemHeader: true, wantDeliv: 3, wantClass: ErrOutcomeUnknown},
+		{name: "504 with idempotency header", script: replies{{Status: 504}, {Status: 504}, {Status: 200}}, idemHeader: true, wantDeliv: 3},
+		{name: "400 is never retried", script: replies{{Status: 400}}, idemHeader: true, wantDeliv: 1, wantClass: ErrRejected},
+		{name: "501 is never retried", script: replies{{Status: 501}}, idemHeader: true, wantDeliv: 1, wantClass: ErrRejected},
+		{name: "302 is never followed or retried", script: replies{{Status: 302, Header: http.Header{"Location": {"/elsewhere"}}}}, wantDeliv: 1, wantClass: ErrRejected},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			gw := newFaultGateway(t, tc.script...)
+			var url string
+			var deliveries func() []smstest.Request
+			if tc.hijack != nil {
+				fg := newFaultGateway(t, tc.hijack)
+				url, deliveries = fg.URL, fg.got
+			} else {
+				gw := smstest.New(t)
+				if tc.respond != nil {
+					gw.Respond(tc.respond)
+				} else {
+					gw.Script(tc.script...)
+				}
+				url, deliveries = gw.URL(), gw.Requests
+			}
 			opts := []Option{fastRetry}
 			if tc.idemHeader {
 				opts = append(opts, WithIdempotencyKeyHeader("Idempotency-Key"))
 			}
-			c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"), opts...)
+			c, err := New(smsConfig(url+"/send", "file://./testdata/sms.jsonnet"), opts...)
 			require.NoError(t, err)
 			ctx := context.Background()
 			if tc.timeout > 0 {
@@ -188,7 +183,7 @@ func TestFaultScenarios(t *testing.T) {
 			res, err := c.SendMessage(ctx, Message{To: "+14134242223", Body: "Your code is 123456"})
 			took := time.Since(start)
 
-			got := gw.got()
+			got := deliveries()
 			assert.Len(t, got, tc.wantDeliv, "deliveries")
 			t.Logf("deliveries: %d, attempts: %d, took %s, err: %v", len(got), res.Attempts, took.Round(time.Millisecond), err)
 			if tc.wantClass == nil {
@@ -259,15 +254,16 @@ func TestFaultNotSent(t *testing.T) {
 		mu.Unlock()
 	})
 	t.Run("context already cancelled", func(t *testing.T) {
-		gw := newFaultGateway(t, reply(201))
-		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"))
+		gw := smstest.New(t)
+		gw.Script(smstest.Reply{Status: http.StatusCreated})
+		c, err := New(smsConfig(gw.URL()+"/send", "file://./testdata/sms.jsonnet"))
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		res, err := c.SendMessage(ctx, Message{To: "+1555"})
 		require.ErrorIs(t, err, context.Canceled)
 		assert.LessOrEqual(t, res.Attempts, 1)
-		assert.Empty(t, gw.got())
+		gw.AssertCount(t, 0)
 	})
 }
 
@@ -291,8 +287,9 @@ func TestDribbledBodyBounded(t *testing.T) {
 }
 
 func TestIdempotencyAcrossAttempts(t *testing.T) {
-	gw := newFaultGateway(t, reply(500), reply(503, "Retry-After", "0"), reply(201))
-	c, err := New(smsConfig(gw.URL+"/send", b64(`function(ctx) {to: ctx.to, ref: ctx.idempotency_key}`)),
+	gw := smstest.New(t)
+	gw.Script(smstest.Reply{Status: 500}, smstest.Reply{Status: 503, RetryAfter: "0"}, smstest.Reply{Status: 201})
+	c, err := New(smsConfig(gw.URL()+"/send", b64(`function(ctx) {to: ctx.to, ref: ctx.idempotency_key}`)),
 		WithIdempotencyKeyHeader("X-Idempotency-Key"),
 		WithRetryPolicy(RetryPolicy{BaseDelay: time.Millisecond}))
 	require.NoError(t, err)
@@ -300,7 +297,7 @@ func TestIdempotencyAcrossAttempts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, res.Attempts)
 	assert.Equal(t, "order-7", res.IdempotencyKey)
-	got := gw.got()
+	got := gw.Requests()
 	require.Len(t, got, 3)
 	for _, d := range got {
 		assert.Equal(t, "order-7", d.Header.Get("X-Idempotency-Key"))
@@ -312,7 +309,7 @@ func TestIdempotencyAcrossAttempts(t *testing.T) {
 			_, err := c.SendMessage(context.Background(), Message{To: "+1555", IdempotencyKey: key})
 			require.ErrorIs(t, err, ErrInvalidMessage, "key %q", key)
 		}
-		assert.Len(t, gw.got(), 3)
+		gw.AssertCount(t, 3)
 	})
 	t.Run("Render carries the header", func(t *testing.T) {
 		req, err := c.Render(context.Background(), Message{To: "+1555", IdempotencyKey: "k"})
@@ -331,13 +328,14 @@ func TestRetryPolicyValidation(t *testing.T) {
 	_, err = New(smsConfig("http://127.0.0.1:1/send", ""), WithMaxBodySize(-5))
 	require.ErrorIs(t, err, ErrInvalidConfig)
 
-	gw := newFaultGateway(t, reply(503))
-	c, err := New(smsConfig(gw.URL+"/send", ""), WithoutRetries())
+	gw := smstest.New(t)
+	gw.Script(smstest.Reply{Status: 503})
+	c, err := New(smsConfig(gw.URL()+"/send", ""), WithoutRetries())
 	require.NoError(t, err)
 	res, err := c.SendMessage(context.Background(), Message{To: "+1555"})
 	require.ErrorIs(t, err, ErrRefused)
 	assert.Equal(t, 1, res.Attempts)
-	assert.Len(t, gw.got(), 1)
+	gw.AssertCount(t, 1)
 }
 
 func TestRedirectsKeepCredentialsHome(t *testing.T) {
@@ -352,22 +350,20 @@ func TestRedirectsKeepCredentialsHome(t *testing.T) {
 		{"api_key cookie", AuthConfig{Type: AuthAPIKey, Config: AuthParams{In: "cookie", Name: "sid", Value: "k-1"}}, "Cookie", "sid=k-1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			elsewhere := newFaultGateway(t, reply(201))
-			home := newFaultGateway(t,
-				func(w http.ResponseWriter, r *http.Request) {
-					http.Redirect(w, r, "/moved", http.StatusTemporaryRedirect) // same origin
-				},
-				func(w http.ResponseWriter, r *http.Request) {
-					http.Redirect(w, r, elsewhere.URL+"/x", http.StatusPermanentRedirect) // other origin
-				})
-			cfg := smsConfig(home.URL+"/send", "")
+			elsewhere := smstest.New(t)
+			elsewhere.Script(smstest.Reply{Status: http.StatusCreated})
+			home := smstest.New(t)
+			home.Script(
+				smstest.Reply{Status: http.StatusTemporaryRedirect, Header: http.Header{"Location": {"/moved"}}},               // same origin
+				smstest.Reply{Status: http.StatusPermanentRedirect, Header: http.Header{"Location": {elsewhere.URL() + "/x"}}}) // other origin
+			cfg := smsConfig(home.URL()+"/send", "")
 			cfg.RequestConfig.Auth = tc.auth
 			client := &http.Client{} // follows redirects
 			c, err := New(cfg, WithHTTPClient(client), WithoutRetries())
 			require.NoError(t, err)
 			_, err = c.SendMessage(context.Background(), Message{To: "+1555"})
 			require.NoError(t, err)
-			homeGot, away := home.got(), elsewhere.got()
+			homeGot, away := home.Requests(), elsewhere.Requests()
 			require.Len(t, homeGot, 2)
 			require.Len(t, away, 1)
 			assert.Equal(t, tc.want, homeGot[1].Header.Get(tc.hdr), "same origin keeps credentials")
@@ -378,16 +374,15 @@ func TestRedirectsKeepCredentialsHome(t *testing.T) {
 		})
 	}
 	t.Run("the caller's redirect policy still applies", func(t *testing.T) {
-		home := newFaultGateway(t, func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, "/again", http.StatusFound)
-		})
+		home := smstest.New(t)
+		home.Script(smstest.Reply{Status: http.StatusFound, Header: http.Header{"Location": {"/again"}}})
 		stop := errors.New("no redirects please")
 		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return stop }}
-		c, err := New(smsConfig(home.URL+"/send", ""), WithHTTPClient(client), WithoutRetries())
+		c, err := New(smsConfig(home.URL()+"/send", ""), WithHTTPClient(client), WithoutRetries())
 		require.NoError(t, err)
 		err = c.Send(context.Background(), "+1555", "x")
 		require.ErrorIs(t, err, stop)
-		assert.Len(t, home.got(), 1)
+		home.AssertCount(t, 1)
 	})
 }
 
@@ -440,19 +435,21 @@ func FuzzParseRetryAfter(f *testing.F) {
 
 func TestNotAfter(t *testing.T) {
 	t.Run("expired before sending", func(t *testing.T) {
-		gw := newFaultGateway(t, reply(201))
-		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"))
+		gw := smstest.New(t)
+		gw.Script(smstest.Reply{Status: http.StatusCreated})
+		c, err := New(smsConfig(gw.URL()+"/send", "file://./testdata/sms.jsonnet"))
 		require.NoError(t, err)
 		res, err := c.SendMessage(context.Background(), Message{To: "+1555", NotAfter: time.Now().Add(-time.Second)})
 		require.ErrorIs(t, err, ErrExpired)
 		assert.Zero(t, res.Attempts)
-		assert.Empty(t, gw.got())
+		gw.AssertCount(t, 0)
 		_, err = c.Render(context.Background(), Message{To: "+1555", NotAfter: time.Now().Add(-time.Second)})
 		require.ErrorIs(t, err, ErrExpired)
 	})
 	t.Run("no retry after it", func(t *testing.T) {
-		gw := newFaultGateway(t, reply(503, "Retry-After", "5"), reply(201))
-		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"))
+		gw := smstest.New(t)
+		gw.Script(smstest.Reply{Status: 503, RetryAfter: "5"}, smstest.Reply{Status: 201})
+		c, err := New(smsConfig(gw.URL()+"/send", "file://./testdata/sms.jsonnet"))
 		require.NoError(t, err)
 		start := time.Now()
 		res, err := c.SendMessage(context.Background(), Message{To: "+1555", NotAfter: time.Now().Add(2 * time.Second)})
@@ -460,11 +457,12 @@ func TestNotAfter(t *testing.T) {
 		require.ErrorIs(t, err, ErrRefused)
 		assert.Equal(t, 1, res.Attempts)
 		assert.Less(t, time.Since(start), time.Second, "does not wait for a retry it may not make")
-		assert.Len(t, gw.got(), 1)
+		gw.AssertCount(t, 1)
 	})
 	t.Run("in time", func(t *testing.T) {
-		gw := newFaultGateway(t, reply(201))
-		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"))
+		gw := smstest.New(t)
+		gw.Script(smstest.Reply{Status: http.StatusCreated})
+		c, err := New(smsConfig(gw.URL()+"/send", "file://./testdata/sms.jsonnet"))
 		require.NoError(t, err)
 		require.NoError(t, func() error {
 			_, err := c.SendMessage(context.Background(), Message{To: "+1555", NotAfter: time.Now().Add(time.Minute)})
@@ -489,27 +487,29 @@ func TestIdempotencyKeyHeaderAccessor(t *testing.T) {
 func TestClientTimeoutIsRetried(t *testing.T) {
 	fastRetry := WithRetryPolicy(RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: 5 * time.Millisecond})
 	t.Run("hang after the request, with idempotency header", func(t *testing.T) {
-		gw := newFaultGateway(t, hang, reply(201))
-		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"), fastRetry,
+		gw := smstest.New(t)
+		gw.Script(hang, smstest.Reply{Status: 201})
+		c, err := New(smsConfig(gw.URL()+"/send", "file://./testdata/sms.jsonnet"), fastRetry,
 			WithHTTPClient(&http.Client{Timeout: 300 * time.Millisecond}), WithIdempotencyKeyHeader("Idempotency-Key"))
 		require.NoError(t, err)
 		res, err := c.SendMessage(context.Background(), Message{To: "+14134242223", Body: "hi"})
 		require.NoError(t, err)
 		assert.Equal(t, 2, res.Attempts)
-		got := gw.got()
+		got := gw.Requests()
 		require.Len(t, got, 2)
 		assert.Equal(t, got[0].Header.Get("Idempotency-Key"), got[1].Header.Get("Idempotency-Key"))
 	})
 	t.Run("hang after the request, without idempotency header", func(t *testing.T) {
-		gw := newFaultGateway(t, hang, reply(201))
-		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"), fastRetry,
+		gw := smstest.New(t)
+		gw.Script(hang, smstest.Reply{Status: 201})
+		c, err := New(smsConfig(gw.URL()+"/send", "file://./testdata/sms.jsonnet"), fastRetry,
 			WithHTTPClient(&http.Client{Timeout: 300 * time.Millisecond}))
 		require.NoError(t, err)
 		res, err := c.SendMessage(context.Background(), Message{To: "+14134242223", Body: "hi"})
 		require.ErrorIs(t, err, ErrOutcomeUnknown)
 		assert.ErrorIs(t, err, context.DeadlineExceeded, "the client's timeout")
 		assert.Equal(t, 1, res.Attempts)
-		assert.Len(t, gw.got(), 1, "never resent without the header")
+		assert.Len(t, gw.Requests(), 1, "never resent without the header")
 	})
 	t.Run("a connection that never opens", func(t *testing.T) {
 		var dials atomic.Int32
@@ -533,8 +533,9 @@ func TestClientTimeoutIsRetried(t *testing.T) {
 		assert.EqualValues(t, 3, dials.Load())
 	})
 	t.Run("the caller's deadline still ends it", func(t *testing.T) {
-		gw := newFaultGateway(t, hang)
-		c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"), fastRetry,
+		gw := smstest.New(t)
+		gw.Script(hang)
+		c, err := New(smsConfig(gw.URL()+"/send", "file://./testdata/sms.jsonnet"), fastRetry,
 			WithHTTPClient(&http.Client{Timeout: 10 * time.Second}), WithIdempotencyKeyHeader("Idempotency-Key"))
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -542,6 +543,6 @@ func TestClientTimeoutIsRetried(t *testing.T) {
 		res, err := c.SendMessage(ctx, Message{To: "+14134242223", Body: "hi"})
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Equal(t, 1, res.Attempts)
-		assert.Len(t, gw.got(), 1)
+		gw.AssertCount(t, 1)
 	})
 }

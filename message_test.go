@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/smscourier/smscourier/smstest"
 )
 
 // secretData marks template data that must never appear in an error.
@@ -253,8 +255,9 @@ func TestReplyMemoryBounded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			require.LessOrEqual(t, len(tc.reply), maxReplyPrefix)
 			// The first reply, {}, warms up the connection and the VM pool.
-			gw := newFaultGateway(t, okReply(`{}`), okReply(tc.reply))
-			cfg := smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet")
+			gw := smstest.New(t)
+			gw.Script(okReply(`{}`), okReply(tc.reply))
+			cfg := smsConfig(gw.URL()+"/send", "file://./testdata/sms.jsonnet")
 			cfg.RequestConfig.Response = b64(`function(ctx) {ok: ctx.status == 200, message_id: std.type(ctx.body)}`)
 			c, err := New(cfg)
 			require.NoError(t, err)
@@ -277,12 +280,9 @@ func TestReplyMemoryBounded(t *testing.T) {
 	}
 }
 
-// okReply answers 200 with body.
-func okReply(body string) fault {
-	return func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(body))
-	}
+// okReply answers 200 with body, as JSON.
+func okReply(body string) smstest.Reply {
+	return smstest.Reply{Status: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}}, Body: body}
 }
 
 // TestBlankRecipient shows that a recipient that is empty or only spaces is

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/smscourier/smscourier/smstest"
 )
 
 // vonageResponse is the kind of response template the presets use: Vonage's
@@ -25,20 +27,17 @@ const vonageResponse = `function(ctx)
 
 func TestResponseTemplate(t *testing.T) {
 	fast := WithRetryPolicy(RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond})
-	jsonReply := func(status int, body string, header ...string) fault {
-		return func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			for i := 0; i+1 < len(header); i += 2 {
-				w.Header().Set(header[i], header[i+1])
-			}
-			w.WriteHeader(status)
-			_, _ = w.Write([]byte(body))
+	jsonReply := func(status int, body string, header ...string) smstest.Reply {
+		h := http.Header{"Content-Type": {"application/json"}}
+		for i := 0; i+1 < len(header); i += 2 {
+			h.Set(header[i], header[i+1])
 		}
+		return smstest.Reply{Status: status, Header: h, Body: body}
 	}
 	for _, tc := range []struct {
 		name      string
 		template  string
-		script    []fault
+		script    []smstest.Reply
 		wantDeliv int
 		wantClass error
 		wantID    string
@@ -49,13 +48,13 @@ func TestResponseTemplate(t *testing.T) {
 		{
 			name:      "Vonage ok",
 			template:  vonageResponse,
-			script:    []fault{jsonReply(200, `{"message-count":"1","messages":[{"status":"0","message-id":"0A0000000123ABCD1"}]}`)},
+			script:    []smstest.Reply{jsonReply(200, `{"message-count":"1","messages":[{"status":"0","message-id":"0A0000000123ABCD1"}]}`)},
 			wantDeliv: 1, wantID: "0A0000000123ABCD1",
 		},
 		{
 			name:     "Vonage throttled is retried",
 			template: vonageResponse,
-			script: []fault{
+			script: []smstest.Reply{
 				jsonReply(200, `{"messages":[{"status":"1","error-text":"Throughput Rate Exceeded"}]}`),
 				jsonReply(200, `{"messages":[{"status":"0","message-id":"ID2"}]}`),
 			},
@@ -64,90 +63,91 @@ func TestResponseTemplate(t *testing.T) {
 		{
 			name:      "Vonage bad credentials is permanent",
 			template:  vonageResponse,
-			script:    []fault{jsonReply(200, `{"messages":[{"status":"4","error-text":"Bad Credentials"}]}`)},
+			script:    []smstest.Reply{jsonReply(200, `{"messages":[{"status":"4","error-text":"Bad Credentials"}]}`)},
 			wantDeliv: 1, wantClass: ErrRejected, wantCode: "4", wantMsg: "Bad Credentials",
 		},
 		{
 			name:      "retry_after_seconds is honoured",
 			template:  `function(ctx) {ok: false, retryable: true, retry_after_seconds: 3600}`,
-			script:    []fault{jsonReply(200, `{}`)},
+			script:    []smstest.Reply{jsonReply(200, `{}`)},
 			wantDeliv: 1, wantClass: ErrRefused, wantWait: time.Hour,
 		},
 		{
 			name:      "numeric ids and codes become text",
 			template:  `function(ctx) {ok: ctx.status == 201, message_id: ctx.body.id, error_code: 0}`,
-			script:    []fault{jsonReply(201, `{"id": 12345678901}`)},
+			script:    []smstest.Reply{jsonReply(201, `{"id": 12345678901}`)},
 			wantDeliv: 1, wantID: "12345678901",
 		},
 		{
 			name:      "defaults: a 2xx is ok",
 			template:  `function(ctx) {message_id: ctx.headers['X-Message-Id']}`,
-			script:    []fault{jsonReply(202, `accepted`, "X-Message-Id", "abc")},
+			script:    []smstest.Reply{jsonReply(202, `accepted`, "X-Message-Id", "abc")},
 			wantDeliv: 1, wantID: "abc",
 		},
 		{
 			name:      "defaults: a 400 is rejected, with the gateway's code",
 			template:  `function(ctx) {error_code: ctx.body.code, error_message: ctx.body.message}`,
-			script:    []fault{jsonReply(400, `{"code": 21211, "message": "Invalid 'To' Phone Number"}`)},
+			script:    []smstest.Reply{jsonReply(400, `{"code": 21211, "message": "Invalid 'To' Phone Number"}`)},
 			wantDeliv: 1, wantClass: ErrRejected, wantCode: "21211", wantMsg: "Invalid 'To' Phone Number",
 		},
 		{
 			name:      "a 500 without a verdict stays outcome unknown",
 			template:  `function(ctx) {}`,
-			script:    []fault{jsonReply(500, `oops`)},
+			script:    []smstest.Reply{jsonReply(500, `oops`)},
 			wantDeliv: 1, wantClass: ErrOutcomeUnknown,
 		},
 		{
 			name:      "a text body is given as a string",
 			template:  `function(ctx) {ok: ctx.body == 'OK 42', message_id: std.substr(ctx.body, 3, 2)}`,
-			script:    []fault{jsonReply(200, `OK 42`)},
+			script:    []smstest.Reply{jsonReply(200, `OK 42`)},
 			wantDeliv: 1, wantID: "42",
 		},
 		{
 			name:      "a template error on a 2xx is outcome unknown, never resent",
 			template:  `function(ctx) {ok: ctx.body.missing}`,
-			script:    []fault{jsonReply(200, `{}`)},
+			script:    []smstest.Reply{jsonReply(200, `{}`)},
 			wantDeliv: 1, wantClass: ErrOutcomeUnknown,
 		},
 		{
 			name:      "a misspelt key is an error, not ignored",
 			template:  `function(ctx) {ok: true, 'message-id': 'x'}`,
-			script:    []fault{jsonReply(200, `{}`)},
+			script:    []smstest.Reply{jsonReply(200, `{}`)},
 			wantDeliv: 1, wantClass: ErrOutcomeUnknown,
 		},
 		{
 			name:      "outcome_unknown on a 200 is never resent without an idempotency key",
 			template:  `function(ctx) {ok: ctx.body.status == '0', outcome_unknown: ctx.body.status == '5', error_code: ctx.body.status}`,
-			script:    []fault{jsonReply(200, `{"status": "5"}`), jsonReply(200, `{"status": "0"}`)},
+			script:    []smstest.Reply{jsonReply(200, `{"status": "5"}`), jsonReply(200, `{"status": "0"}`)},
 			wantDeliv: 1, wantClass: ErrOutcomeUnknown, wantCode: "5", // a verdict, not a failed template
 		},
 		{
 			name:      "outcome_unknown wins over retryable",
 			template:  `function(ctx) {ok: false, retryable: true, outcome_unknown: true, error_code: 'z9'}`,
-			script:    []fault{jsonReply(200, `{}`), jsonReply(200, `{}`)},
+			script:    []smstest.Reply{jsonReply(200, `{}`), jsonReply(200, `{}`)},
 			wantDeliv: 1, wantClass: ErrOutcomeUnknown, wantCode: "z9",
 		},
 		{
 			name:      "outcome_unknown false leaves the status to decide",
 			template:  `function(ctx) {ok: false, outcome_unknown: false}`,
-			script:    []fault{jsonReply(200, `{}`)},
+			script:    []smstest.Reply{jsonReply(200, `{}`)},
 			wantDeliv: 1, wantClass: ErrRejected,
 		},
 		{
 			name:      "a template error on a 429 falls back to the status",
 			template:  `function(ctx) if ctx.status == 429 then error 'boom' else {}`,
-			script:    []fault{jsonReply(429, `{}`, "Retry-After", "0"), jsonReply(201, `{}`)},
+			script:    []smstest.Reply{jsonReply(429, `{}`, "Retry-After", "0"), jsonReply(201, `{}`)},
 			wantDeliv: 2,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			gw := newFaultGateway(t, tc.script...)
-			cfg := smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet")
+			gw := smstest.New(t)
+			gw.Script(tc.script...)
+			cfg := smsConfig(gw.URL()+"/send", "file://./testdata/sms.jsonnet")
 			cfg.RequestConfig.Response = b64(tc.template)
 			c, err := New(cfg, fast)
 			require.NoError(t, err)
 			res, err := c.SendMessage(context.Background(), Message{To: "+1555", Body: "x"})
-			assert.Len(t, gw.got(), tc.wantDeliv)
+			gw.AssertCount(t, tc.wantDeliv)
 			if tc.wantClass == nil {
 				require.NoError(t, err)
 				assert.Equal(t, tc.wantID, res.MessageID)
@@ -170,8 +170,9 @@ func TestResponseTemplate(t *testing.T) {
 	}
 
 	t.Run("outcome_unknown is resent with an idempotency key, with the same key", func(t *testing.T) {
-		gw := newFaultGateway(t, jsonReply(200, `{"status": "5"}`), jsonReply(200, `{"status": "0", "id": "m1"}`))
-		cfg := smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet")
+		gw := smstest.New(t)
+		gw.Script(jsonReply(200, `{"status": "5"}`), jsonReply(200, `{"status": "0", "id": "m1"}`))
+		cfg := smsConfig(gw.URL()+"/send", "file://./testdata/sms.jsonnet")
 		cfg.RequestConfig.Response = b64(`function(ctx) {ok: ctx.body.status == '0', message_id: std.get(ctx.body, 'id'), outcome_unknown: ctx.body.status == '5'}`)
 		c, err := New(cfg, fast, WithIdempotencyKeyHeader("Idempotency-Key"))
 		require.NoError(t, err)
@@ -179,7 +180,7 @@ func TestResponseTemplate(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "m1", res.MessageID)
 		assert.Equal(t, 2, res.Attempts)
-		got := gw.got()
+		got := gw.Requests()
 		require.Len(t, got, 2)
 		assert.Equal(t, got[0].Header.Get("Idempotency-Key"), got[1].Header.Get("Idempotency-Key"))
 		assert.NotEmpty(t, got[0].Header.Get("Idempotency-Key"))
@@ -200,10 +201,11 @@ func TestResponseTemplate(t *testing.T) {
 }
 
 func TestObserver(t *testing.T) {
-	gw := newFaultGateway(t, reply(503, "Retry-After", "0"), reply(500), reply(201))
+	gw := smstest.New(t)
+	gw.Script(smstest.Reply{Status: 503, RetryAfter: "0"}, smstest.Reply{Status: 500}, smstest.Reply{Status: 201})
 	var mu sync.Mutex
 	var events []Event
-	c, err := New(smsConfig(gw.URL+"/send", "file://./testdata/sms.jsonnet"),
+	c, err := New(smsConfig(gw.URL()+"/send", "file://./testdata/sms.jsonnet"),
 		WithIdempotencyKeyHeader("Idempotency-Key"),
 		WithRetryPolicy(RetryPolicy{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}),
 		WithObserver(func(e Event) {
