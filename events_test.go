@@ -160,7 +160,9 @@ func TestClasses(t *testing.T) {
 func TestEventsOnePath(t *testing.T) {
 	newCourier := func(t *testing.T, policy RetryPolicy, observe func(Event)) (*Courier, *bytes.Buffer) {
 		gw := smstest.New(t)
-		gw.Script(smstest.Reply{Status: 503})
+		// A retry in exactly an hour: a backoff, drawn from [0, MaxDelay),
+		// may fall within a test's deadline.
+		gw.Script(smstest.Reply{Status: 503, RetryAfter: "3600"})
 		var buf bytes.Buffer
 		logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		c, err := New(smsConfig(gw.URL()+"/send", "file://./testdata/sms.jsonnet"), WithRetryPolicy(policy), WithLogger(logger), WithObserver(observe))
@@ -179,7 +181,7 @@ func TestEventsOnePath(t *testing.T) {
 
 	t.Run("no time left for the retry: the attempt's event is final", func(t *testing.T) {
 		var events []Event
-		c, buf := newCourier(t, RetryPolicy{BaseDelay: time.Hour, MaxDelay: time.Hour}, func(e Event) { events = append(events, e) })
+		c, buf := newCourier(t, RetryPolicy{MaxRetryAfter: 2 * time.Hour}, func(e Event) { events = append(events, e) })
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		require.ErrorIs(t, c.Send(ctx, "+14134242223", "hi"), context.DeadlineExceeded)
@@ -196,7 +198,7 @@ func TestEventsOnePath(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		var events []Event
-		c, buf := newCourier(t, RetryPolicy{BaseDelay: time.Hour, MaxDelay: time.Hour}, func(e Event) {
+		c, buf := newCourier(t, RetryPolicy{MaxRetryAfter: 2 * time.Hour}, func(e Event) {
 			events = append(events, e)
 			cancel() // the courier is about to wait for the retry
 		})
