@@ -100,13 +100,18 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 	ps := cfg.check(prefix)
 	o.check(&ps)
 	if err := ps.err(); err != nil {
-		if cfg.Enabled && o.isolation == nil {
-			localTemplateProblems(cfg.RequestConfig, prefix, &ps, err.(*ConfigError))
+		if cfg.Enabled {
+			localTemplateProblems(cfg.RequestConfig, prefix, &ps, err.(*ConfigError), o.trusted)
 		}
 		return nil, err
 	}
 	if !cfg.Enabled {
 		return &Courier{disabled: true}, nil
+	}
+	if o.isolation != nil {
+		if err := checkIsolation(*o.isolation); err != nil {
+			return nil, err
+		}
 	}
 	rc := cfg.RequestConfig
 	u, _ := url.Parse(rc.URL) // validated by check
@@ -147,13 +152,13 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 			c.header.Set("Content-Type", "application/json")
 		}
 		c.encoding = encodingFor(c.header.Get("Content-Type"))
-		if err := c.loadTemplate(rc.Body, o.isolation); err != nil {
+		if err := c.loadTemplate(rc.Body, &o); err != nil {
 			ce.add(prefix+".request_config.body", err)
 		}
 	}
 	if rc.Response != "" {
 		var err error
-		if c.response, err = c.compile(rc.Response, o.isolation); err != nil {
+		if c.response, err = c.compile(rc.Response, &o, false); err != nil {
 			ce.add(prefix+".request_config.response", err)
 		}
 	}
@@ -166,8 +171,10 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 // localTemplateProblems adds to ce the problems of the file:// and
 // base64:// templates of a config that has other problems, so that New
 // reports everything at once. http(s) templates are fetched only for a
-// valid config.
-func localTemplateProblems(rc RequestConfig, prefix string, ps *problems, ce *ConfigError) {
+// valid config. The check parses in-process: unless trusted, only sources
+// small enough for the fast path are checked, and a problem of the
+// in-process limits is reported only as the template's first.
+func localTemplateProblems(rc RequestConfig, prefix string, ps *problems, ce *ConfigError, trusted bool) {
 	for _, t := range []struct{ key, uri string }{{"body", rc.Body}, {"response", rc.Response}} {
 		path := prefix + ".request_config." + t.key
 		if t.uri == "" || ps.has(path) || t.key == "body" && rc.Method == http.MethodTrace {
@@ -178,6 +185,9 @@ func localTemplateProblems(rc RequestConfig, prefix string, ps *problems, ce *Co
 			continue
 		}
 		src, name, err := loadTemplate(context.Background(), tu, nil)
+		if err == nil && !trusted && len(src) > maxFastPathSource {
+			continue
+		}
 		if err == nil {
 			_, err = compileTemplate(name, src)
 		}
@@ -211,10 +221,11 @@ func (c *Courier) setClient(o *options, auth AuthConfig) error {
 	return nil
 }
 
-// loadTemplate reads and compiles the body template, in-process or for a
-// worker process.
-func (c *Courier) loadTemplate(uri string, isolation *IsolationConfig) error {
-	t, err := c.compile(uri, isolation)
+// loadTemplate reads and compiles the body template: for the fast path
+// when it covers the template, else for go-jsonnet in-process or in worker
+// processes.
+func (c *Courier) loadTemplate(uri string, o *options) error {
+	t, err := c.compile(uri, o, true)
 	if err != nil {
 		return err
 	}
@@ -225,17 +236,35 @@ func (c *Courier) loadTemplate(uri string, isolation *IsolationConfig) error {
 	return nil
 }
 
-// compile reads the template at uri, once, and prepares it for evaluation.
-func (c *Courier) compile(uri string, isolation *IsolationConfig) (evaluator, error) {
+// maxFastPathSource is the largest source parsed in-process to look for
+// the fast path outside trusted mode. The fast path's templates are a few
+// hundred bytes; go-jsonnet's static analysis of larger, hostile sources
+// can take seconds.
+const maxFastPathSource = 8 << 10
+
+// compile reads the template at uri, once, and prepares it for evaluation:
+// in-process when o trusts templates, or, for a body template
+// (fastPath), when the fast path covers it; in worker processes
+// otherwise.
+func (c *Courier) compile(uri string, o *options, fastPath bool) (evaluator, error) {
 	tu, _ := parseTemplateURI(uri) // validated by check
 	src, name, err := loadTemplate(context.Background(), tu, c.client)
 	if err != nil {
 		return nil, err
 	}
-	if isolation != nil {
-		return newIsolatedTemplate(name, src, *isolation)
+	if o.trusted {
+		return compileTemplate(name, src)
 	}
-	return compileTemplate(name, src)
+	if fastPath && len(src) <= maxFastPathSource {
+		if t, err := compileTemplate(name, src); err == nil && jsonnetfast.Compile(t.node, c.encoding) != nil {
+			return t, nil
+		}
+	}
+	var cfg IsolationConfig
+	if o.isolation != nil {
+		cfg = *o.isolation
+	}
+	return newIsolatedTemplate(name, src, cfg)
 }
 
 // IdempotencyKeyHeader returns the header name set by

@@ -2,7 +2,6 @@ package smscourier
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/smscourier/smscourier/smstest"
 )
 
 // slowInProcessTemplate counts to ctx.template_data.n: its CPU time grows
@@ -35,9 +36,11 @@ func slowTemplateData(t *testing.T, c *Courier) map[string]any {
 	return map[string]any{"n": min(max(n, probe), 1<<30)}
 }
 
-// TestHostileTemplatesAtNew shows that templates which would crash or hang
-// go-jsonnet's parser, or read the host's files, are refused by New, and
-// that the test process survives them.
+// TestHostileTemplatesAtNew shows that, in trusted mode, templates which
+// would crash or hang go-jsonnet's parser in the host, or read the host's
+// files, are refused by New before parsing, and that the test process
+// survives them. (By default such sources are parsed in a worker: see
+// hostile_default_test.go.)
 func TestHostileTemplatesAtNew(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -56,7 +59,7 @@ func TestHostileTemplatesAtNew(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			_, err := New(smsConfig("http://127.0.0.1:1/send", b64(tc.src)))
+			_, err := New(smsConfig("http://127.0.0.1:1/send", b64(tc.src)), WithTrustedTemplates())
 			require.ErrorIs(t, err, ErrInvalidConfig)
 			assert.Contains(t, err.Error(), tc.want)
 			assert.Less(t, time.Since(start), 2*time.Second, "refused before any expensive parse")
@@ -67,47 +70,67 @@ func TestHostileTemplatesAtNew(t *testing.T) {
 		deep := strings.Repeat("[", 300)
 		src := "// " + deep + "\n/* " + deep + " */\n# " + deep + "\nfunction(ctx) {a: '" + deep + "', b: \"" + deep + "\\\"\", c: @'" + deep + "''', d: |||\n  " + deep + "\n|||}"
 		gw := newGateway(t, nil)
-		c, err := New(smsConfig(gw.URL+"/send", b64(src)))
+		c, err := New(smsConfig(gw.URL+"/send", b64(src)), WithTrustedTemplates())
 		require.NoError(t, err)
 		require.NoError(t, c.Send(context.Background(), "+1555", "x"))
 		assert.Contains(t, gw.got()[0].Body, deep)
 	})
 	t.Run("200 levels are fine", func(t *testing.T) {
 		gw := newGateway(t, nil)
-		c, err := New(smsConfig(gw.URL+"/send", b64("function(ctx) "+strings.Repeat("[", 199)+"ctx.to"+strings.Repeat("]", 199))))
+		c, err := New(smsConfig(gw.URL+"/send", b64("function(ctx) "+strings.Repeat("[", 199)+"ctx.to"+strings.Repeat("]", 199))), WithTrustedTemplates())
 		require.NoError(t, err)
 		require.NoError(t, c.Send(context.Background(), "+1555", "x"))
 	})
 }
 
+// TestHostileTemplatesAtSend checks runtime failures in both modes: the
+// template fails with ErrTemplate and nothing is sent.
 func TestHostileTemplatesAtSend(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		src  string
 		opts []Option
 		want string
+		// wantWorker, if set, is what the worker says instead.
+		wantWorker string
 	}{
-		{"infinite recursion", `function(ctx) local f(x) = f(x + 1) + 1; {a: f(0)}`, nil, "max stack frames exceeded"},
-		{"a deep structure built at runtime", `function(ctx) std.foldl(function(acc, x) [acc], std.range(1, 100000), [])`, nil, "max stack frames exceeded"},
-		{"10 MB output", `function(ctx) {a: std.join('', std.makeArray(10 * 1024 * 1024 / 16, function(i) 'xxxxxxxxxxxxxxxx'))}`, nil, "over the limit of 262144"},
-		{"output over a configured cap", `function(ctx) {to: ctx.to}`, []Option{WithMaxBodySize(10)}, "over the limit of 10"},
+		{name: "infinite recursion", src: `function(ctx) local f(x) = f(x + 1) + 1; {a: f(0)}`, want: "max stack frames exceeded"},
+		{name: "a deep structure built at runtime", src: `function(ctx) std.foldl(function(acc, x) [acc], std.range(1, 100000), [])`, want: "max stack frames exceeded"},
+		{name: "10 MB output", src: `function(ctx) {a: std.join('', std.makeArray(10 * 1024 * 1024 / 16, function(i) 'xxxxxxxxxxxxxxxx'))}`, want: "over the limit of 262144", wantWorker: "over the worker limit of 4194304"},
+		{name: "output over a configured cap", src: `function(ctx) {to: ctx.to}`, opts: []Option{WithMaxBodySize(10)}, want: "over the limit of 10"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			gw := newGateway(t, nil)
-			c, err := New(smsConfig(gw.URL+"/send", b64(tc.src)), tc.opts...)
-			require.NoError(t, err)
-			err = c.Send(context.Background(), "+1555", "x")
-			require.ErrorIs(t, err, ErrTemplate)
-			assert.Contains(t, err.Error(), tc.want)
-			assert.Empty(t, gw.got(), "nothing sent")
-		})
+		for _, mode := range []string{"trusted", "workers"} {
+			t.Run(tc.name+" "+mode, func(t *testing.T) {
+				gw := newGateway(t, nil)
+				opts, want := tc.opts, tc.want
+				if mode == "trusted" {
+					opts = append(opts, WithTrustedTemplates())
+				} else {
+					// A generous time limit: under -race, building 10 MB is slow.
+					opts = append(opts, WithIsolatedTemplates(IsolationConfig{Timeout: time.Minute}))
+					if tc.wantWorker != "" {
+						want = tc.wantWorker
+					}
+				}
+				c, err := New(smsConfig(gw.URL+"/send", b64(tc.src)), opts...)
+				require.NoError(t, err)
+				err = c.Send(context.Background(), "+1555", "x")
+				require.ErrorIs(t, err, ErrTemplate)
+				assert.Contains(t, err.Error(), want)
+				assert.Empty(t, gw.got(), "nothing sent")
+			})
+		}
 	}
 }
 
+// TestSlowTemplateHonoursDeadline checks, in trusted mode, that a send
+// returns at its deadline while the in-process evaluation runs on, and that
+// such abandoned evaluations are bounded. (Workers are killed at the
+// deadline instead: TestIsolatedCallerDeadline.)
 func TestSlowTemplateHonoursDeadline(t *testing.T) {
 	defer waitForAbandonedEvaluations(t)
 	gw := newGateway(t, nil)
-	c, err := New(smsConfig(gw.URL+"/send", b64(slowInProcessTemplate)))
+	c, err := New(smsConfig(gw.URL+"/send", b64(slowInProcessTemplate)), WithTrustedTemplates())
 	require.NoError(t, err)
 	slow := Message{To: "+1555", Body: "x", TemplateData: slowTemplateData(t, c)}
 
@@ -163,10 +186,9 @@ func TestTemplateErrorsWithholdTheMessage(t *testing.T) {
 			response: `function(ctx) {ok: std.parseInt(ctx.body)}`, wantClass: ErrOutcomeUnknown},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			gw := newFaultGateway(t, func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(w, strings.NewReader("echo: Your code is 918273"))
-			})
-			cfg := smsConfig(gw.URL+"/send", b64(tc.body))
+			gw := smstest.New(t)
+			gw.Script(smstest.Reply{Status: http.StatusOK, Body: "echo: Your code is 918273"})
+			cfg := smsConfig(gw.URL()+"/send", b64(tc.body))
 			cfg.RequestConfig.Response = ""
 			if tc.response != "" {
 				cfg.RequestConfig.Response = b64(tc.response)
@@ -175,6 +197,9 @@ func TestTemplateErrorsWithholdTheMessage(t *testing.T) {
 			require.NoError(t, err)
 			err = c.Send(context.Background(), "+14134242223", "Your code is 918273")
 			require.ErrorIs(t, err, tc.wantClass)
+			if tc.response == "" {
+				gw.AssertCount(t, 0)
+			}
 			for _, secret := range []string{"918273", "Your code", "14134242223"} {
 				assert.NotContains(t, err.Error(), secret)
 			}

@@ -20,7 +20,8 @@ type options struct {
 	idemHeader  string
 	maxBodySize int
 	egress      *egressPolicy
-	isolation   *IsolationConfig
+	isolation   *IsolationConfig // nil: the default limits
+	trusted     bool             // templates outside the fast path run in-process
 	sms         smsChecks
 	observer    func(Event)
 }
@@ -151,21 +152,28 @@ func WithObserver(fn func(Event)) Option {
 	return optionFunc(func(o *options) { o.observer = fn })
 }
 
-// WithIsolatedTemplates makes the Courier evaluate its body template in
-// worker processes configured by cfg, one per evaluation, instead of in the
-// host process. Use it for templates the host does not trust: a template
-// that would overflow the stack, loop forever or allocate without bound
-// fails with ErrTemplate and leaves the host running. Because the worker
-// survives those inputs, New does not apply the in-process nesting limit
-// and allows tailstrict; the source size limit still applies and imports
-// are still refused. New starts one worker to parse the template, so syntax
-// errors are still reported by New. An evaluation costs a process start,
-// a few milliseconds, instead of tens of microseconds. Outputs over 4 MiB
-// fail with ErrTemplate. At most 2*GOMAXPROCS (at least 4)
-// workers run at once in a process, across all couriers; further
-// evaluations wait for a slot within their context.
+// WithIsolatedTemplates sets the limits of the worker processes that
+// evaluate, by default, every template outside the fast path: body
+// templates the fast path does not cover and response templates. Without
+// it the zero IsolationConfig's defaults apply. See IsolationConfig, and
+// docs/templates.md for the modes. WithIsolatedTemplates and
+// WithTrustedTemplates are options of one kind: the later one given wins.
 func WithIsolatedTemplates(cfg IsolationConfig) Option {
-	return optionFunc(func(o *options) { o.isolation = &cfg })
+	return optionFunc(func(o *options) { o.isolation, o.trusted = &cfg, false })
+}
+
+// WithTrustedTemplates makes the Courier evaluate templates outside the
+// fast path with go-jsonnet in the host process instead of in worker
+// processes: tens of microseconds less per message, for operators who
+// write every template themselves. A hostile template can then crash the
+// host (go-jsonnet recurses in Go code that no limit counts, and the Go
+// runtime's stack overflow is fatal) or take its memory; the in-process
+// guards (a nesting limit on the source, no tailstrict, a call depth
+// limit, a deadline after which the evaluation is abandoned) narrow that
+// but cannot close it. WithIsolatedTemplates and WithTrustedTemplates are
+// options of one kind: the later one given wins.
+func WithTrustedTemplates() Option {
+	return optionFunc(func(o *options) { o.isolation, o.trusted = nil, true })
 }
 
 // WithRetryPolicy sets how SendMessage retries. Without it, DefaultMaxAttempts

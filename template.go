@@ -515,108 +515,148 @@ func marshalContext(tc *templateContext) (string, error) {
 	return buf.String(), nil
 }
 
-// Isolated template evaluation: the defaults and the worker marker.
+// Worker processes: the defaults and the worker marker.
 const (
-	// defaultIsolationTimeout is the wall-clock limit of one worker when
-	// IsolationConfig.Timeout is zero.
+	// defaultIsolationTimeout is the wall-clock limit of one evaluation in
+	// a worker when IsolationConfig.Timeout is zero.
 	defaultIsolationTimeout = 2 * time.Second
-	// defaultIsolationMemoryLimit is the memory limit of one worker when
-	// IsolationConfig.MemoryLimit is zero.
+	// defaultIsolationMemoryLimit is the memory limit of one evaluation in
+	// a worker when IsolationConfig.MemoryLimit is zero.
 	defaultIsolationMemoryLimit = 256 << 20
 
 	// TemplateWorkerEnv is the environment variable that marks a process as
 	// a template worker: the host starts each worker with
-	// TemplateWorkerEnv=1, and ServeTemplateWorker serves a job only then.
+	// TemplateWorkerEnv=1.
 	TemplateWorkerEnv = "SMSCOURIER_TEMPLATE_WORKER"
 )
 
-// IsolationConfig configures isolated template evaluation (see
-// WithIsolatedTemplates): each evaluation runs in a worker process that is
-// killed when it exceeds its wall-clock limit and dies when it exceeds its
-// memory limit, so no template, however hostile, can crash, stall or
-// exhaust the host. The zero value is ready to use.
+// IsolationConfig sets the limits of the worker processes that evaluate
+// every template outside the fast path, unless WithTrustedTemplates is
+// given. The zero value holds the defaults, which apply without
+// WithIsolatedTemplates.
+//
+// A worker is the host's own program, re-executed with
+// TemplateWorkerEnv=1 in its environment: the library's init function
+// turns it into a worker before the program's main runs, so no code
+// change is needed. Workers live in a pool per process, shared by every
+// Courier with the same Command, MemoryLimit, MaxWorkers, MaxJobs and
+// IdleTimeout. The pool starts with the first Courier that needs it,
+// whose New has a worker parse the template; if no worker can be started
+// (the program cannot be re-executed, as on js/wasm, or what runs is not
+// a worker), New fails with ErrInvalidConfig and names
+// WithTrustedTemplates. A worker runs one evaluation at a time and serves
+// many. It is replaced when it dies (a crash, its memory limit, a kill at
+// its time limit: only the evaluation it ran fails, with ErrTemplate),
+// when it holds more than half MemoryLimit beyond its start after an
+// evaluation, after MaxJobs evaluations, and when it has been idle for
+// IdleTimeout. Workers have a process group of their own and ignore
+// SIGINT, SIGTERM, SIGHUP and SIGQUIT: the host stops them by closing
+// their standard input, which also happens when the host exits.
+//
+// A worker runs the init functions of the packages initialised before
+// this library's: its dependencies and, under Go's ordering, packages
+// whose import paths sort earlier and that do not import it. Such init
+// functions should be cheap and must not use standard input or output. A
+// program that cannot accept that names a dedicated worker program in
+// Command.
 type IsolationConfig struct {
 	// Command is the worker program and its arguments. Empty (the default)
-	// means the current executable, re-executed: its main function (or, in
-	// a test binary, an init function) must call ServeTemplateWorker
-	// before anything else, or New fails. Otherwise Command[0] is a program
-	// that serves the protocol of ServeTemplateWorker, such as the
-	// command github.com/smscourier/smscourier/cmd/smscourier-template-worker;
-	// it is resolved through PATH once, in New. Either way the worker gets
-	// the host's environment and working directory, with TemplateWorkerEnv=1
-	// added. Templates cannot read either: imports are refused, and
-	// Jsonnet has no access to the environment.
+	// means the current executable, re-executed. Otherwise Command[0] is a
+	// program that serves the workers' protocol, such as the command
+	// github.com/smscourier/smscourier/cmd/smscourier-template-worker of
+	// the same version; it is resolved through PATH once, in New. Either
+	// way the worker gets the host's environment and working directory,
+	// with TemplateWorkerEnv=1 added. Templates cannot read either: imports
+	// are refused, and Jsonnet has no access to the environment.
 	Command []string
-	// Timeout is the wall-clock limit of one worker, from start to reply;
-	// default 2 s. A worker past it is killed and
-	// the evaluation fails with ErrTemplate. A caller's context deadline
-	// that comes sooner applies too, and then the error wraps the
-	// context's error instead. The worker that New starts to parse the
-	// template gets at least 2 s.
+	// Timeout is the wall-clock limit of one evaluation, from the job's
+	// dispatch to the worker's reply; default 2 s. A worker past it is
+	// killed and the evaluation fails with ErrTemplate. A caller's context
+	// that ends sooner stops the evaluation too (its worker is killed),
+	// and then the error wraps the context's error instead. The parse in
+	// New gets at least 2 s.
 	Timeout time.Duration
-	// MemoryLimit bounds, in bytes, the memory a worker may use beyond what
-	// its program uses when it starts the job; default 256 MiB. A worker
-	// over it dies and the
-	// evaluation fails with ErrTemplate ("out of memory"). The worker
-	// watches its Go runtime's memory use every 5 ms, sets the runtime's
-	// soft limit a little lower so that the collector works hard first,
-	// and caps each goroutine stack at a quarter of MemoryLimit (at least
-	// 16 MiB). The runtime counts memory when it maps it, before it is
+	// MemoryLimit bounds, in bytes, the memory an evaluation may take
+	// beyond what its worker holds when the evaluation starts; default
+	// 256 MiB. A worker over it dies and the evaluation fails with
+	// ErrTemplate ("out of memory"). The worker watches its Go runtime's
+	// memory use every 5 ms during an evaluation, sets the runtime's soft
+	// limit a little lower so that the collector works hard first, and
+	// caps each goroutine stack at a quarter of MemoryLimit (at least 16
+	// MiB). The runtime counts memory when it maps it, before it is
 	// filled, so a worker that asks for far too much is stopped within
 	// about 5 ms of asking. On Linux a kernel limit backs this: the
-	// worker's RLIMIT_DATA is set to its mapped data plus 1.25x
-	// MemoryLimit plus 64 MiB for the runtime's own mappings, so even a
-	// burst faster than the watchdog cannot take more (not in binaries built with -race, whose detector maps far
-	// more memory than the program). A worker stopped by the kernel limit
-	// may report a runtime fault rather than "out of memory".
+	// worker's RLIMIT_DATA is set to its mapped data at the start plus
+	// 1.75x MemoryLimit plus 64 MiB for the runtime's own mappings, so
+	// even a burst faster than the watchdog cannot take more (not in
+	// binaries built with -race, whose detector maps far more memory than
+	// the program). A worker stopped by the kernel limit may report a
+	// runtime fault rather than "out of memory".
 	MemoryLimit int64
+	// MaxOutput caps, in bytes, the JSON a template renders in a worker;
+	// default 4 MiB. A larger output fails with ErrTemplate. The body
+	// limit of WithMaxBodySize applies to the encoded body after it.
+	MaxOutput int
+	// MaxWorkers caps the pool's workers, and so the evaluations that run
+	// at once; default 2*GOMAXPROCS, at least 4. Further evaluations wait
+	// for a worker within their context.
+	MaxWorkers int
+	// MaxJobs is how many evaluations a worker serves before it is
+	// replaced; default 10000.
+	MaxJobs int
+	// IdleTimeout is how long a worker may wait for an evaluation before
+	// it is stopped; default 30 s.
+	IdleTimeout time.Duration
 }
 
-// ServeTemplateWorker is the hook that lets the current program serve as its
-// own template worker (IsolationConfig.Command empty). Call it first thing
-// in main, before flags are parsed or anything is started:
-//
-//	func main() {
-//		smscourier.ServeTemplateWorker()
-//		// ... the program as usual
-//	}
-//
-// In a process started as a worker (TemplateWorkerEnv=1 in its
-// environment) it reads one job from standard input, parses the template
-// and, for an evaluation job, evaluates it, writes the reply to standard
-// output and exits the process; it never returns. In any other process it
-// only records that the hook is in place and returns at once. A worker
-// applies its memory limit before it parses, so a hostile template can only
-// crash the worker; the host turns the crash into an error. Package init
-// functions of the program run in every worker, so they should be cheap
-// and must not depend on the worker's standard input or output.
-//
-// In tests of a package that uses isolated templates with an empty Command,
-// the test binary is the program re-executed. Call the hook from an init
-// function of a _test.go file, which runs before TestMain and flag parsing:
-//
-//	func init() { smscourier.ServeTemplateWorker() }
+// ServeTemplateWorker is optional: the library's init function already
+// makes a program started as a template worker (TemplateWorkerEnv=1 in
+// its environment) serve as one before its main runs. Calling it is
+// harmless: in a worker it serves and never returns, and in any other
+// process it returns at once. A dedicated worker program that sets
+// TemplateWorkerEnv itself, as cmd/smscourier-template-worker does, calls
+// it to become a worker.
 func ServeTemplateWorker() { sandbox.Serve() }
 
-// isolatedTemplate evaluates a template in worker processes, one per
-// evaluation. It is immutable and safe for concurrent use.
+// isolatedTemplate evaluates a template in pooled worker processes. It is
+// immutable and safe for concurrent use.
 type isolatedTemplate struct {
 	name    string // diagnostic name: a file name, never the template data
 	workers *sandbox.Template
 }
 
+// sandboxConfig maps cfg to the sandbox's settings.
+func sandboxConfig(cfg IsolationConfig) sandbox.Config {
+	return sandbox.Config{
+		Command: cfg.Command, Timeout: cfg.Timeout, MemoryLimit: cfg.MemoryLimit, MaxOutput: cfg.MaxOutput,
+		MaxWorkers: cfg.MaxWorkers, MaxJobs: cfg.MaxJobs, IdleTimeout: cfg.IdleTimeout,
+	}
+}
+
+// checkIsolation checks the settings of WithIsolatedTemplates and resolves
+// its Command, whether or not a template will need a worker.
+func checkIsolation(cfg IsolationConfig) error {
+	if err := sandbox.Check(sandboxConfig(cfg)); err != nil {
+		return &ConfigError{Problems: []Problem{{Path: "WithIsolatedTemplates", Message: err.Error()}}}
+	}
+	return nil
+}
+
 // newIsolatedTemplate checks the isolation settings and the source size,
-// then has one worker parse the template, so that syntax errors and imports
+// then has a worker parse the template, so that syntax errors and imports
 // are reported now.
 func newIsolatedTemplate(name string, src []byte, cfg IsolationConfig) (*isolatedTemplate, error) {
-	w, err := sandbox.New(name, src, sandbox.Config{Command: cfg.Command, Timeout: cfg.Timeout, MemoryLimit: cfg.MemoryLimit})
+	w, err := sandbox.New(name, src, sandboxConfig(cfg))
+	if errors.Is(err, sandbox.ErrUnavailable) {
+		return nil, fmt.Errorf("%v; WithTrustedTemplates evaluates templates in-process instead, where a hostile template can crash the host", err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return &isolatedTemplate{name: name, workers: w}, nil
 }
 
-// evaluate renders the template in a new worker process, bounded by ctx and
+// evaluate renders the template in a worker process, bounded by ctx and
 // the configured Timeout, and maps the worker's reply or fate to the
 // evaluator contract.
 func (t *isolatedTemplate) evaluate(ctx context.Context, arg templateArg) (string, error) {

@@ -53,11 +53,6 @@ func FuzzFormEncode(f *testing.F) {
 	})
 }
 
-// The test binary is its own template worker: re-executed with
-// TemplateWorkerEnv=1 it serves one job from this init function, which runs
-// before TestMain, and exits.
-func init() { ServeTemplateWorker() }
-
 // Hostile templates. Each one crashes, stalls or exhausts a process that
 // evaluates it in-process without the in-process guards.
 const (
@@ -112,12 +107,18 @@ func TestIsolatedRendersLikeInProcess(t *testing.T) {
 			if tc.contentType != "" {
 				cfg.RequestConfig.Headers = map[string]string{"Content-Type": tc.contentType}
 			}
-			inProcess, err := New(cfg)
+			// Both couriers evaluate with go-jsonnet, not the fast path:
+			// one in-process, one in workers.
+			inProcess, err := New(cfg, WithTrustedTemplates())
 			require.NoError(t, err)
+			inProcess.fast = nil
 			isolated, err := New(cfg, WithIsolatedTemplates(IsolationConfig{}))
 			require.NoError(t, err)
-			_, isIsolated := isolated.eval.(*isolatedTemplate)
-			require.True(t, isIsolated)
+			src, err := os.ReadFile(strings.TrimPrefix(tc.body, "file://"))
+			require.NoError(t, err)
+			workers, err := newIsolatedTemplate(tc.body, src, IsolationConfig{})
+			require.NoError(t, err)
+			isolated.eval, isolated.fast = workers, nil
 
 			m := Message{
 				To: "+14134242223", Body: "test-sms-body <&> é \u2028 \"q\"",
@@ -194,34 +195,36 @@ func TestIsolatedSurvivesDeepNesting(t *testing.T) {
 	g := newGateway(t, nil)
 	cfg := smsConfig(g.URL+"/send", b64(isoDeepSource))
 
-	// In-process mode refuses the source before parsing it.
-	_, err := New(cfg)
+	// Trusted mode refuses the source before parsing it.
+	_, err := New(cfg, WithTrustedTemplates())
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "nested deeper than")
 
-	// Isolated mode hands it to a worker, which dies parsing it. The time
+	// Other modes hand it to a worker, which dies parsing it. The time
 	// limit is generous: under -race on a busy machine, filling the stack
 	// takes a while, and this test is about the crash, not the limit.
-	_, err = New(cfg, WithIsolatedTemplates(IsolationConfig{Timeout: 30 * time.Second}))
-	require.ErrorIs(t, err, ErrInvalidConfig)
-	msg := err.Error()
-	t.Log(msg)
-	assert.Contains(t, msg, "template base64 template: parsing in a worker: worker died: exit status 2 (fatal error: stack overflow)")
-	assert.NotContains(t, msg, "[[")
-	assert.Less(t, len(msg), 400)
+	for _, opts := range [][]Option{{WithIsolatedTemplates(IsolationConfig{Timeout: 30 * time.Second})}, nil} {
+		_, err = New(cfg, opts...)
+		require.ErrorIs(t, err, ErrInvalidConfig)
+		msg := err.Error()
+		t.Log(msg)
+		assert.Contains(t, msg, "template base64 template: parsing in a worker: worker died: exit status 2 (fatal error: stack overflow)")
+		assert.NotContains(t, msg, "[[")
+		assert.Less(t, len(msg), 400)
+	}
 
 	isoRequireHostSends(t)
 }
 
 // TestIsolatedSurvivesTailstrictRecursion gives the worker a template that
-// compiles (in-process mode refuses tailstrict, isolated mode need not) and
+// compiles (trusted mode refuses tailstrict, workers need not) and
 // crashes go-jsonnet when evaluated.
 func TestIsolatedSurvivesTailstrictRecursion(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t, nil)
 	cfg := smsConfig(g.URL+"/send", b64(isoTailstrictBomb))
 
-	_, err := New(cfg)
+	_, err := New(cfg, WithTrustedTemplates())
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	assert.Contains(t, err.Error(), "tailstrict is not allowed")
 
@@ -343,15 +346,25 @@ func TestIsolatedConfigErrors(t *testing.T) {
 	}{
 		{"negative timeout", IsolationConfig{Timeout: -1}, "Timeout must not be negative"},
 		{"negative memory", IsolationConfig{MemoryLimit: -1}, "MemoryLimit must not be negative"},
+		{"negative output", IsolationConfig{MaxOutput: -1}, "MaxOutput must not be negative"},
+		{"negative workers", IsolationConfig{MaxWorkers: -1}, "MaxWorkers must not be negative"},
+		{"negative jobs", IsolationConfig{MaxJobs: -1}, "MaxJobs must not be negative"},
+		{"negative idle timeout", IsolationConfig{IdleTimeout: -1}, "IdleTimeout must not be negative"},
 		{"empty command", IsolationConfig{Command: []string{""}}, "Command[0] is empty"},
 		{"missing command", IsolationConfig{Command: []string{"./no-such-worker"}}, "worker command"},
-		{"not a worker", IsolationConfig{Command: []string{"true"}}, "worker exited without a valid reply"},
-		{"failing command", IsolationConfig{Command: []string{"false"}}, "worker died: exit status 1"},
+		{"not a worker", IsolationConfig{Command: []string{"true"}}, "is not a template worker of this version (it exited: exit status 0); WithTrustedTemplates"},
+		{"failing command", IsolationConfig{Command: []string{"false"}}, "(it exited: exit status 1)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(smsConfig(g.URL+"/send", "file://./testdata/sms.jsonnet"), WithIsolatedTemplates(tc.cfg))
-			require.ErrorIs(t, err, ErrInvalidConfig)
-			assert.Contains(t, err.Error(), tc.want)
+			// The settings are checked even when the fast path needs no worker.
+			for _, body := range []string{"file://./testdata/sms.jsonnet", "file://./testdata/context.jsonnet"} {
+				if strings.Contains(tc.name, "worker") || strings.Contains(tc.name, "failing") {
+					body = "file://./testdata/context.jsonnet" // only a worker's start shows these
+				}
+				_, err := New(smsConfig(g.URL+"/send", body), WithIsolatedTemplates(tc.cfg))
+				require.ErrorIs(t, err, ErrInvalidConfig, body)
+				assert.Contains(t, err.Error(), tc.want)
+			}
 		})
 	}
 	src := "function(ctx) '" + strings.Repeat("x", maxTemplateSource) + "'"
@@ -377,7 +390,13 @@ func TestIsolatedOutputLimit(t *testing.T) {
 	c := newIsolatedCourier(t, g, b64(src), IsolationConfig{Timeout: 20 * time.Second})
 	err := c.Send(context.Background(), "+14134242223", "hi")
 	require.ErrorIs(t, err, ErrTemplate)
-	assert.Contains(t, err.Error(), "over the limit of 4194304 in isolated mode")
+	assert.Contains(t, err.Error(), "over the worker limit of 4194304")
+	assert.Empty(t, g.got())
+
+	c = newIsolatedCourier(t, g, b64("function(ctx) {to: ctx.to, pad: std.repeat('x', 100)}"), IsolationConfig{MaxOutput: 64})
+	err = c.Send(context.Background(), "+14134242223", "hi")
+	require.ErrorIs(t, err, ErrTemplate)
+	assert.Contains(t, err.Error(), "over the worker limit of 64")
 	assert.Empty(t, g.got())
 }
 
@@ -410,9 +429,10 @@ func BenchmarkIsolatedSend(b *testing.B) {
 	}
 }
 
-// TestIsolatedAcceptsWhatOnlyCrashesWorkers renders templates that in-process
+// TestIsolatedAcceptsWhatOnlyCrashesWorkers renders templates that trusted
 // mode refuses only because they could crash the host: finite tailstrict
-// recursion and nesting deeper than the in-process limit.
+// recursion and nesting deeper than the in-process limit. The default mode
+// and isolated mode take them.
 func TestIsolatedAcceptsWhatOnlyCrashesWorkers(t *testing.T) {
 	t.Parallel()
 	for name, src := range map[string]string{
@@ -422,12 +442,16 @@ func TestIsolatedAcceptsWhatOnlyCrashesWorkers(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			g := newGateway(t, nil)
-			_, err := New(smsConfig(g.URL+"/send", b64(src)))
+			_, err := New(smsConfig(g.URL+"/send", b64(src)), WithTrustedTemplates())
 			require.ErrorIs(t, err, ErrInvalidConfig)
 			c := newIsolatedCourier(t, g, b64(src), IsolationConfig{})
 			require.NoError(t, c.Send(context.Background(), "+14134242223", "hi"))
-			require.Len(t, g.got(), 1)
+			byDefault, err := New(smsConfig(g.URL+"/send", b64(src)))
+			require.NoError(t, err)
+			require.NoError(t, byDefault.Send(context.Background(), "+14134242223", "hi"))
+			require.Len(t, g.got(), 2)
 			assert.Contains(t, g.got()[0].Body, "+14134242223")
+			assert.Equal(t, g.got()[0].Body, g.got()[1].Body)
 		})
 	}
 }

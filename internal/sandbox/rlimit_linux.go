@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 )
 
@@ -20,20 +21,28 @@ const hardMemoryLimitSet = true
 const hardLimitSlack = 64 << 20
 
 // setHardMemoryLimit sets RLIMIT_DATA of the worker process to the data
-// memory it maps now plus 1.25 times memLimit plus hardLimitSlack: a
-// backstop behind the watchdog, which polls every few milliseconds and so
-// can be outrun by a burst of allocation. Past the kernel limit the Go
+// memory it mapped at its first job, plus 1.25 times memLimit, plus the
+// growth a worker may keep between jobs (maxGrowth), plus hardLimitSlack:
+// a backstop behind the watchdog, which polls every few milliseconds and
+// so can be outrun by a burst of allocation. Past the kernel limit the Go
 // runtime cannot map more heap and the worker dies with "runtime: out of
 // memory". Race builds skip it: the race detector maps far more memory
 // than the program.
+//
+// It sets the hard limit too, which the kernel needs to enforce it here, and
+// which no process can raise again: every job of a worker has the same
+// memory limit (it is part of the pool's key).
 func setHardMemoryLimit(memLimit int64) {
-	data, ok := mappedData()
+	data, ok := startData()
 	if !ok {
 		return
 	}
-	limit := uint64(data) + uint64(memLimit) + uint64(memLimit)/4 + hardLimitSlack
+	limit := uint64(data) + uint64(memLimit) + uint64(memLimit)/4 + uint64(maxGrowth(memLimit)) + hardLimitSlack
 	_ = syscall.Setrlimit(syscall.RLIMIT_DATA, &syscall.Rlimit{Cur: limit, Max: limit})
 }
+
+// startData is the worker's mapped data when it first set its limit.
+var startData = sync.OnceValues(mappedData)
 
 // mappedData returns VmData of /proc/self/status in bytes: the private
 // writable memory RLIMIT_DATA counts.

@@ -1,22 +1,26 @@
-// Package sandbox evaluates templates in worker processes, one per
-// evaluation: a worker that exceeds its wall-clock limit is killed, one
-// that exceeds its memory limit dies, and either way the host goes on. A
-// worker is the host's own program re-executed with WorkerEnv=1 in its
-// environment (its main calls Serve first), or a program named in
+// Package sandbox evaluates templates in pooled worker processes: a
+// worker that exceeds a job's wall-clock limit is killed, one that exceeds
+// its memory limit dies, and either way the host goes on and the next job
+// gets another worker. A worker is the host's own program re-executed with
+// WorkerEnv=1 in its environment, which this package's init function turns
+// into a worker before the program's main runs, or a program named in
 // Config.Command that serves the same protocol.
+//
+// The protocol: each side writes frames, a 4-byte big-endian length and a
+// JSON object. A worker first writes a hello reply, then answers each job
+// frame with one reply frame, in order, until its standard input ends.
 package sandbox
 
 import (
-	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"io"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/smscourier/smscourier/internal/jsonnetutil"
@@ -26,27 +30,36 @@ const (
 	// WorkerEnv is the environment variable that marks a process as a
 	// worker: the host starts each worker with WorkerEnv=1.
 	WorkerEnv = "SMSCOURIER_TEMPLATE_WORKER"
-	// DefaultTimeout is the wall-clock limit of one worker when
+	// DefaultTimeout is the wall-clock limit of one job when
 	// Config.Timeout is zero.
 	DefaultTimeout = 2 * time.Second
-	// DefaultMemoryLimit is the memory limit of one worker when
+	// DefaultMemoryLimit is the memory limit of one job when
 	// Config.MemoryLimit is zero.
 	DefaultMemoryLimit = 256 << 20
+	// DefaultMaxOutput is the output limit of one job when
+	// Config.MaxOutput is zero: 16 times the courier's default body limit.
+	DefaultMaxOutput = 4 << 20
+	// DefaultMaxJobs is how many jobs a worker serves before it is
+	// replaced, when Config.MaxJobs is zero.
+	DefaultMaxJobs = 10000
+	// DefaultIdleTimeout is how long a worker may wait for a job before it
+	// is stopped, when Config.IdleTimeout is zero.
+	DefaultIdleTimeout = 30 * time.Second
 
-	// maxOutput caps the output a worker renders: 16 times the courier's
-	// DefaultMaxBodySize. A larger output is a template error.
-	maxOutput = 4 << 20
-	// maxWorkerReply caps how much of a worker's standard output the host
-	// keeps: the output, JSON-escaped, plus room for the rest of the reply.
-	maxWorkerReply = 2*maxOutput + 64<<10
-	// maxWorkerStderr is how much of the start of a worker's standard
-	// error the host keeps to explain a crash: the Go runtime writes its
-	// fatal error line first, then a traceback.
-	maxWorkerStderr = 4 << 10
-	// workerWaitDelay bounds how long the host waits for a killed worker's
-	// pipes to close (they could be held by a process the worker started).
-	workerWaitDelay = time.Second
+	// maxWorkerStderr is how much of a dead worker's standard error the
+	// host reads to explain the death: the Go runtime writes its fatal
+	// error line first, then a short traceback (GOTRACEBACK=none).
+	maxWorkerStderr = 64 << 10
+	// maxJobFrame caps a job frame: the source and the context, both
+	// bounded by the host, JSON-encoded.
+	maxJobFrame = 4*jsonnetutil.MaxSource + 4<<20
+	// startTimeout bounds how long a new worker may take to say hello.
+	startTimeout = 10 * time.Second
 )
+
+// DefaultMaxWorkers is how many workers a pool runs at most when
+// Config.MaxWorkers is zero: two per CPU the Go runtime uses, at least 4.
+var DefaultMaxWorkers = max(4, 2*runtime.GOMAXPROCS(0))
 
 // Config configures the workers of a Template. See the courier's
 // IsolationConfig for what each field means.
@@ -54,79 +67,116 @@ type Config struct {
 	Command     []string      // empty: the current executable
 	Timeout     time.Duration // zero: DefaultTimeout
 	MemoryLimit int64         // zero: DefaultMemoryLimit
+	MaxOutput   int           // zero: DefaultMaxOutput
+	MaxWorkers  int           // zero: DefaultMaxWorkers
+	MaxJobs     int           // zero: DefaultMaxJobs
+	IdleTimeout time.Duration // zero: DefaultIdleTimeout
 }
 
-// workerSlots bounds how many workers run at once in this process.
-var workerSlots = make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0)))
+// withDefaults checks c and fills in its zero fields.
+func (c Config) withDefaults() (Config, error) {
+	switch {
+	case c.Timeout < 0:
+		return c, errors.New("field Timeout must not be negative")
+	case c.MemoryLimit < 0:
+		return c, errors.New("field MemoryLimit must not be negative")
+	case c.MaxOutput < 0:
+		return c, errors.New("field MaxOutput must not be negative")
+	case c.MaxWorkers < 0:
+		return c, errors.New("field MaxWorkers must not be negative")
+	case c.MaxJobs < 0:
+		return c, errors.New("field MaxJobs must not be negative")
+	case c.IdleTimeout < 0:
+		return c, errors.New("field IdleTimeout must not be negative")
+	case len(c.Command) > 0 && c.Command[0] == "":
+		return c, errors.New("field Command[0] is empty")
+	}
+	c.Command = append([]string(nil), c.Command...)
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = DefaultMemoryLimit
+	}
+	if c.MaxOutput == 0 {
+		c.MaxOutput = DefaultMaxOutput
+	}
+	if c.MaxWorkers == 0 {
+		c.MaxWorkers = DefaultMaxWorkers
+	}
+	if c.MaxJobs == 0 {
+		c.MaxJobs = DefaultMaxJobs
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	return c, nil
+}
 
-// Template evaluates a template in worker processes, one per evaluation.
-// It is immutable and safe for concurrent use.
+// Check checks cfg and resolves its Command, as New does, without
+// starting a worker.
+func Check(cfg Config) error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	if len(cfg.Command) > 0 {
+		_, _, err = program(cfg.Command)
+	}
+	return err
+}
+
+// maxGrowth is how much more memory than at its start a worker may hold
+// after a job with memory limit memLimit and still serve the next one.
+func maxGrowth(memLimit int64) int64 { return memLimit / 2 }
+
+// maxReply caps a reply frame for an output limit: the output,
+// JSON-escaped, plus room for the rest of the reply.
+func maxReply(maxOutput int) int { return 2*maxOutput + 128<<10 }
+
+// ErrUnavailable is wrapped by New when no worker can be started: the
+// program cannot be re-executed, or what runs does not serve the protocol.
+var ErrUnavailable = errors.New("template workers are unavailable")
+
+// templateIDs numbers templates for the workers' caches.
+var templateIDs atomic.Uint64
+
+// Template evaluates a template in pooled worker processes. It is
+// immutable and safe for concurrent use.
 type Template struct {
+	id   uint64
 	name string // diagnostic name: a file name, never the template data
 	src  []byte
-	path string   // the worker program
-	args []string // its arguments, Args[0] included
-	env  []string
 	cfg  Config
+	pool *pool
 }
 
-// New checks cfg and the source size, then has one worker parse the
-// template, so that syntax errors and imports are reported now. A worker
-// that crashes while parsing (as on source nested too deep) is an error
-// too. The parsing worker gets at least DefaultTimeout.
+// New checks cfg and the source size, then has a worker of the pool for
+// cfg parse the template, so that syntax errors and imports are reported
+// now; the pool starts here if it has no worker yet. A worker that crashes
+// while parsing (as on source nested too deep) is an error too. The
+// parsing job gets at least DefaultTimeout. When no worker can be started
+// the error wraps ErrUnavailable.
 func New(name string, src []byte, cfg Config) (*Template, error) {
-	switch {
-	case cfg.Timeout < 0:
-		return nil, errors.New("isolated templates: Timeout must not be negative")
-	case cfg.MemoryLimit < 0:
-		return nil, errors.New("isolated templates: MemoryLimit must not be negative")
-	case len(cfg.Command) > 0 && cfg.Command[0] == "":
-		return nil, errors.New("isolated templates: Command[0] is empty")
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("isolated templates: %w", err)
 	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.MemoryLimit == 0 {
-		cfg.MemoryLimit = DefaultMemoryLimit
-	}
-	cfg.Command = append([]string(nil), cfg.Command...)
 	if err := jsonnetutil.CheckSize(name, src); err != nil {
 		return nil, err
 	}
-	t := &Template{name: name, src: src, cfg: cfg, env: workerEnv()}
-	if len(cfg.Command) == 0 {
-		if os.Getenv(WorkerEnv) == "1" {
-			// A worker got here: its main did not call the hook first.
-			return nil, errors.New("isolated templates: this process is a template worker that did not call smscourier.ServeTemplateWorker first")
-		}
-		if !hookCalled.Load() {
-			return nil, errors.New("isolated templates: with an empty Command the program must call smscourier.ServeTemplateWorker first thing in main (in tests, from an init function)")
-		}
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("isolated templates: cannot find the current executable: %v", err)
-		}
-		t.path, t.args = exe, []string{exe}
-		if runtime.GOOS == "linux" {
-			// The running binary itself, even if a deploy replaced the file.
-			if _, err := os.Stat("/proc/self/exe"); err == nil {
-				t.path = "/proc/self/exe"
-			}
-		}
-	} else {
-		path, err := exec.LookPath(cfg.Command[0])
-		if err == nil {
-			path, err = filepath.Abs(path)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("isolated templates: worker command: %v", err)
-		}
-		t.path, t.args = path, cfg.Command
+	p, err := poolFor(cfg)
+	if err != nil {
+		return nil, err
 	}
-	reply, err := t.run(context.Background(), workerJob{Op: "compile"}, max(cfg.Timeout, DefaultTimeout))
+	t := &Template{id: templateIDs.Add(1), name: name, src: src, cfg: cfg, pool: p}
+	reply, err := t.run(context.Background(), "compile", "", max(cfg.Timeout, DefaultTimeout))
 	if err != nil {
 		var we *WorkerError
-		if errors.As(err, &we) {
+		switch {
+		case errors.Is(err, ErrUnavailable):
+			return nil, err
+		case errors.As(err, &we):
 			return nil, fmt.Errorf("template %s: parsing in a worker: %s", name, we.Msg)
 		}
 		return nil, fmt.Errorf("template %s: %v", name, err)
@@ -141,39 +191,15 @@ func New(name string, src []byte, cfg Config) (*Template, error) {
 	}
 }
 
-// workerEnv returns the host's environment with the worker marker set, a
-// terse crash report, no GOMEMLIMIT (the worker sets its own), and no
-// pause at exit under the race detector.
-func workerEnv() []string {
-	env := os.Environ()
-	kept := env[:0:0]
-	gorace := ""
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case WorkerEnv, "GOTRACEBACK", "GOMEMLIMIT":
-		case "GORACE":
-			gorace = strings.TrimPrefix(kv, "GORACE=")
-		default:
-			kept = append(kept, kv)
-		}
-	}
-	// A program built with -race sleeps a second at exit unless told not to.
-	if !strings.Contains(gorace, "atexit_sleep_ms") {
-		gorace = strings.TrimSpace(gorace + " atexit_sleep_ms=0")
-	}
-	return append(kept, WorkerEnv+"=1", "GOTRACEBACK=none", "GORACE="+gorace)
-}
-
-// Evaluate renders the template in a new worker process with ctxJSON, JSON
-// code, bound to the top-level argument ctx, bounded by ctx and the
-// configured Timeout. It returns the manifested JSON, or
-// jsonnetutil.ErrCancel when the template evaluated error "cancel", a
-// *jsonnetutil.Error for another runtime error, a *WorkerError when the
-// worker failed to reply, or an error wrapping ctx.Err() when ctx ended
-// first.
+// Evaluate renders the template in a worker with ctxJSON, JSON code, bound
+// to the top-level argument ctx, bounded by ctx and the configured
+// Timeout. It returns the manifested JSON, or jsonnetutil.ErrCancel when
+// the template evaluated error "cancel", a *jsonnetutil.Error for another
+// runtime error, a *WorkerError when the worker failed to reply, or an
+// error wrapping ctx.Err() when ctx ended first. Only this evaluation
+// fails when its worker dies; the next one gets another worker.
 func (t *Template) Evaluate(ctx context.Context, ctxJSON string) (string, error) {
-	reply, err := t.run(ctx, workerJob{Op: "evaluate", Ctx: ctxJSON}, t.cfg.Timeout)
+	reply, err := t.run(ctx, "evaluate", ctxJSON, t.cfg.Timeout)
 	if err != nil {
 		return "", err
 	}
@@ -183,69 +209,63 @@ func (t *Template) Evaluate(ctx context.Context, ctxJSON string) (string, error)
 	case replyCancel:
 		return "", jsonnetutil.ErrCancel
 	case replyTemplate:
-		// A worker of an older version sends the location inside Message.
 		return "", jsonnetutil.NewError(reply.Where, reply.Message, reply.Size)
 	default:
 		return "", &WorkerError{fmt.Sprintf("worker replied %q to an evaluation job", reply.Kind)}
 	}
 }
 
+// run has a worker of the pool do one job within ctx and limit.
+func (t *Template) run(ctx context.Context, op, ctxJSON string, limit time.Duration) (workerReply, error) {
+	job := workerJob{
+		Op: op, ID: t.id, Name: t.name, Ctx: ctxJSON,
+		MemoryLimit: t.cfg.MemoryLimit, TimeoutMS: limit.Milliseconds(), MaxOutput: t.cfg.MaxOutput,
+	}
+	return t.pool.do(ctx, &job, t.src, limit)
+}
+
 // WorkerError is a worker that failed to reply: it crashed, was killed at
-// its time limit, could not be started, or replied nonsense. Msg never
-// holds template source or message data.
+// its time limit, or replied nonsense. Msg never holds template source or
+// message data.
 type WorkerError struct{ Msg string }
 
 // Error returns Msg.
 func (e *WorkerError) Error() string { return e.Msg }
 
-// run starts one worker for job, waits for it within ctx and limit,
-// and returns its reply. When ctx ends first the error wraps ctx.Err();
-// every other failure is a *WorkerError.
-func (t *Template) run(ctx context.Context, job workerJob, limit time.Duration) (workerReply, error) {
-	select {
-	case workerSlots <- struct{}{}:
-		defer func() { <-workerSlots }()
-	case <-ctx.Done():
-		return workerReply{}, fmt.Errorf("no worker slot free: %w", ctx.Err())
-	}
-	job.Name, job.Source = t.name, t.src
-	job.MemoryLimit, job.TimeoutMS = t.cfg.MemoryLimit, limit.Milliseconds()
-	in, err := json.Marshal(&job)
+// writeFrame writes v as one frame in one write.
+func writeFrame(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
-		return workerReply{}, &WorkerError{"cannot encode the worker job"}
+		return err
 	}
-	wctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	cmd := exec.CommandContext(wctx, t.path)
-	cmd.Args = t.args
-	cmd.Env = t.env
-	cmd.Stdin = bytes.NewReader(in)
-	stdout := &cappedBuffer{max: maxWorkerReply}
-	stderr := &cappedBuffer{max: maxWorkerStderr}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.WaitDelay = workerWaitDelay
-	err = cmd.Run()
-	if err != nil {
-		var ee *exec.ExitError
-		switch {
-		case ctx.Err() != nil:
-			return workerReply{}, fmt.Errorf("worker stopped: %w", ctx.Err())
-		case wctx.Err() != nil:
-			return workerReply{}, &WorkerError{fmt.Sprintf("worker exceeded its time limit of %s", limit)}
-		case errors.As(err, &ee):
-			return workerReply{}, &WorkerError{"worker died: " + ee.ProcessState.String() + crashHint(stderr.buf.Bytes(), t.cfg.MemoryLimit)}
-		default:
-			return workerReply{}, &WorkerError{fmt.Sprintf("worker failed: %v", err)}
+	frame := make([]byte, 4, 4+len(b))
+	binary.BigEndian.PutUint32(frame, uint32(len(b)))
+	_, err = w.Write(append(frame, b...))
+	return err
+}
+
+// errFrameTooLarge is a frame over the reader's limit.
+var errFrameTooLarge = errors.New("frame too large")
+
+// readFrame reads one frame of at most limit bytes into v. A clean end of
+// r before the frame is io.EOF.
+func readFrame(r io.Reader, limit int, v any) error {
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return err
+	}
+	size := binary.BigEndian.Uint32(n[:])
+	if uint64(size) > uint64(limit) {
+		return errFrameTooLarge
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
 		}
+		return err
 	}
-	if stdout.over {
-		return workerReply{}, &WorkerError{fmt.Sprintf("worker reply is over %d bytes", maxWorkerReply)}
-	}
-	var reply workerReply
-	if err := json.Unmarshal(stdout.buf.Bytes(), &reply); err != nil || reply.Protocol != workerProtocol {
-		return workerReply{}, &WorkerError{"worker exited without a valid reply (is it a template worker that calls smscourier.ServeTemplateWorker?)"}
-	}
-	return reply, nil
+	return json.Unmarshal(b, v)
 }
 
 // crashHint explains a crashed worker from the start of its standard
@@ -286,22 +306,4 @@ func crashHint(stderr []byte, memLimit int64) string {
 		return " (" + fatal + ")"
 	}
 	return ""
-}
-
-// cappedBuffer keeps the first max bytes written to it and notes whether
-// more came. It never fails a write, so the worker is not blocked.
-type cappedBuffer struct {
-	buf  bytes.Buffer
-	max  int
-	over bool
-}
-
-func (b *cappedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.buf.Len(); len(p) > room {
-		b.over = true
-		b.buf.Write(p[:max(room, 0)])
-	} else {
-		b.buf.Write(p)
-	}
-	return len(p), nil
 }

@@ -1,7 +1,7 @@
 package sandbox
 
 import (
-	"encoding/json"
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -13,55 +13,61 @@ import (
 	"time"
 
 	"github.com/google/go-jsonnet"
+	"github.com/google/go-jsonnet/ast"
 	"github.com/smscourier/smscourier/internal/jsonnetutil"
 )
 
 const (
-	// workerMemoryPoll is how often a worker checks its memory use.
+	// workerMemoryPoll is how often a worker checks its memory use while
+	// it runs a job.
 	workerMemoryPoll = 5 * time.Millisecond
-	// workerProtocol identifies replies of this protocol version.
-	workerProtocol = "smscourier-template-worker/1"
+	// workerProtocol identifies the frames of this protocol version.
+	workerProtocol = "smscourier-template-worker/2"
 )
 
-// hookCalled records that Serve ran in this process, so that
-// re-executing the current binary is known to reach it.
-var hookCalled atomic.Bool
-
-// Serve makes the current program its own worker. In a process started as
-// a worker (WorkerEnv=1 in its environment) it reads one job from standard
-// input, parses the template and, for an evaluation job, evaluates it,
-// writes the reply to standard output and exits the process; it never
-// returns. In any other process it records that the hook is in place and
-// returns at once. A worker applies its memory limit before it parses.
-func Serve() {
-	hookCalled.Store(true)
-	if os.Getenv(WorkerEnv) != "1" {
-		return
+// The worker entry. A Go program runs the init functions of the packages
+// it imports before its main, so a host re-executed with WorkerEnv=1
+// becomes a worker here, before its own main runs, and never returns.
+func init() {
+	if os.Getenv(WorkerEnv) == "1" {
+		os.Exit(serveWorker(os.Stdin, os.Stdout))
 	}
-	os.Exit(serveWorker(os.Stdin, os.Stdout))
 }
 
-// workerJob is what the host writes to a worker's standard input.
+// Serve serves as a worker, and never returns, in a process whose
+// environment has WorkerEnv=1; in any other process it returns at once.
+// The package's init function already does this before main runs, so
+// Serve matters only to a worker program that sets WorkerEnv itself.
+func Serve() {
+	if os.Getenv(WorkerEnv) == "1" {
+		os.Exit(serveWorker(os.Stdin, os.Stdout))
+	}
+}
+
+// workerJob is one frame from the host.
 type workerJob struct {
 	Op          string `json:"op"` // "compile" or "evaluate"
-	Name        string `json:"name"`
-	Source      []byte `json:"source"`
+	ID          uint64 `json:"id"` // the template, unique in the host
+	Name        string `json:"name,omitempty"`
+	Source      []byte `json:"source,omitempty"` // sent once per template and worker
 	Ctx         string `json:"ctx,omitempty"`
 	MemoryLimit int64  `json:"memory_limit"`
 	TimeoutMS   int64  `json:"timeout_ms"`
+	MaxOutput   int    `json:"max_output"`
 }
 
-// Worker reply kinds.
+// Reply kinds.
 const (
 	replyOK       = "ok"
 	replyCancel   = "cancel"   // the template evaluated error "cancel"
 	replyTemplate = "template" // a runtime error: Where is "NAME:LINE:COL", Message the text (or Message is "NAME: text")
 	replyInvalid  = "invalid"  // the template does not compile; Message is as New reports it
+	replyHello    = "hello"    // the first frame of a worker
 )
 
-// workerReply is what a worker writes to its standard output.
+// workerReply is one frame from a worker.
 type workerReply struct {
-	Protocol string `json:"protocol"`
+	Protocol string `json:"protocol,omitempty"` // set in the hello frame
 	Kind     string `json:"kind"`
 	Output   string `json:"output,omitempty"`
 	Message  string `json:"message,omitempty"`
@@ -70,77 +76,86 @@ type workerReply struct {
 	// (its first 64 KiB) and Size the text's whole length.
 	Where string `json:"where,omitempty"`
 	Size  int    `json:"size,omitempty"`
+	// InUse is the memory the worker's Go runtime holds after the job (in
+	// the hello frame: at the start), for the host's growth check.
+	InUse uint64 `json:"in_use"`
 }
 
-// serveWorker runs the worker side of one job and returns the exit code.
+// compiled is a template a worker has parsed: its AST, or why it does not
+// compile.
+type compiled struct {
+	name string
+	node ast.Node
+	err  error
+}
+
+// worker is the state of a worker process between jobs.
+type worker struct {
+	templates map[uint64]*compiled
+	vm        *jsonnet.VM
+	watch     memoryWatch
+	memLimit  int64 // the limit the kernel limit was set for, at the first job
+}
+
+// serveWorker answers jobs from r on w until r ends, and returns the exit
+// code.
 func serveWorker(r io.Reader, w io.Writer) int {
-	var job workerJob
-	if err := json.NewDecoder(r).Decode(&job); err != nil {
-		fmt.Fprintln(os.Stderr, "smscourier template worker: cannot read the job")
+	ignoreStopSignals()
+	wk := &worker{templates: make(map[uint64]*compiled), vm: jsonnetutil.NewVM()}
+	wk.watch.start()
+	if err := writeFrame(w, &workerReply{Protocol: workerProtocol, Kind: replyHello, InUse: inUse()}); err != nil {
 		return 3
 	}
-	applyWorkerLimits(job.MemoryLimit, time.Duration(job.TimeoutMS)*time.Millisecond)
-	reply := runJob(&job)
-	reply.Protocol = workerProtocol
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(reply); err != nil {
-		fmt.Fprintln(os.Stderr, "smscourier template worker: cannot write the reply")
-		return 3
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		var job workerJob
+		if err := readFrame(br, maxJobFrame, &job); err != nil {
+			if errors.Is(err, io.EOF) {
+				return 0 // the host closed the pipe: retired or gone
+			}
+			fmt.Fprintln(os.Stderr, "smscourier template worker: cannot read the job")
+			return 3
+		}
+		reply := wk.run(&job)
+		reply.InUse = inUse()
+		if err := writeFrame(w, &reply); err != nil {
+			return 3
+		}
 	}
-	return 0
 }
 
-// applyWorkerLimits limits the worker process. Memory: a watchdog stops
-// the worker once the Go runtime uses more than memLimit bytes beyond what
-// it used at the start (a clean "out of memory" report); the Go runtime's
-// soft limit makes the collector work hard before that; each goroutine
-// stack may use a quarter of memLimit; on Linux, a kernel limit
-// (RLIMIT_DATA) backs the watchdog. Time: the worker exits a second
-// after its timeout, a backstop in case the host is gone and cannot kill
-// it.
-func applyWorkerLimits(memLimit int64, timeout time.Duration) {
+// run applies the job's limits, runs it, and lifts the limits.
+func (wk *worker) run(job *workerJob) workerReply {
+	memLimit, timeout := job.MemoryLimit, time.Duration(job.TimeoutMS)*time.Millisecond
 	if memLimit <= 0 {
 		memLimit = DefaultMemoryLimit
 	}
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	setHardMemoryLimit(memLimit)
-	debug.SetMemoryLimit(memLimit - memLimit/8)
+	if wk.memLimit == 0 {
+		setHardMemoryLimit(memLimit) // the same for every job of this worker
+		wk.memLimit = memLimit
+	}
+	base := inUse()
+	debug.SetMemoryLimit(int64(base) + memLimit - memLimit/8)
 	debug.SetMaxStack(int(min(max(memLimit/4, 16<<20), 1<<30)))
-	time.AfterFunc(timeout+time.Second, func() {
+	backstop := time.AfterFunc(timeout+time.Second, func() {
 		fmt.Fprintln(os.Stderr, "smscourier template worker: time limit exceeded")
 		os.Exit(2)
 	})
-	go watchMemory(uint64(memLimit))
+	wk.watch.begin(base, uint64(memLimit))
+	reply := wk.runJob(job)
+	wk.watch.end()
+	backstop.Stop()
+	return reply
 }
 
-// watchMemory exits the process when the Go runtime uses more than limit
-// bytes beyond what it used when the watch began.
-func watchMemory(limit uint64) {
-	samples := []metrics.Sample{
-		{Name: "/memory/classes/total:bytes"},
-		{Name: "/memory/classes/heap/released:bytes"},
-	}
-	inUse := func() uint64 {
-		metrics.Read(samples)
-		return samples[0].Value.Uint64() - samples[1].Value.Uint64()
-	}
-	base := inUse()
-	tick := time.NewTicker(workerMemoryPoll)
-	for range tick.C {
-		if used := inUse(); used > base && used-base > limit {
-			fmt.Fprintf(os.Stderr, "smscourier template worker: out of memory: over the limit of %d bytes\n", limit)
-			os.Exit(2)
-		}
-	}
-}
-
-// runJob compiles and, for an evaluation, evaluates the job's template the
-// way the in-process evaluator does, except that tailstrict is allowed and
-// the source is not depth-checked: this process may crash.
-func runJob(job *workerJob) (reply workerReply) {
+// runJob compiles the job's template, unless this worker has it already,
+// and, for an evaluation, evaluates it the way the in-process evaluator
+// does, except that tailstrict is allowed and the source is not
+// depth-checked: this process may crash.
+func (wk *worker) runJob(job *workerJob) (reply workerReply) {
 	defer func() {
 		if recover() != nil {
 			// The panic value could hold template data: leave it out.
@@ -150,33 +165,102 @@ func runJob(job *workerJob) (reply workerReply) {
 			}
 		}
 	}()
-	node, err := jsonnet.SnippetToAST(job.Name, string(job.Source))
-	if err == nil {
-		err = jsonnetutil.RefuseConstructs(job.Name, node, true) // a worker may overflow its stack
-	} else {
-		err = jsonnetutil.StaticError(job.Name, err)
-	}
-	if err != nil {
-		if job.Op == "compile" {
-			return workerReply{Kind: replyInvalid, Message: err.Error()}
+	t := wk.templates[job.ID]
+	if t == nil {
+		if job.Source == nil {
+			return workerReply{Kind: replyTemplate, Message: job.Name + ": worker does not have the template"}
 		}
-		return workerReply{Kind: replyTemplate, Message: strings.TrimPrefix(err.Error(), "template ")}
+		t = compile(job.Name, job.Source)
+		wk.templates[job.ID] = t
+	}
+	if t.err != nil {
+		if job.Op == "compile" {
+			return workerReply{Kind: replyInvalid, Message: t.err.Error()}
+		}
+		return workerReply{Kind: replyTemplate, Message: strings.TrimPrefix(t.err.Error(), "template ")}
 	}
 	if job.Op == "compile" {
 		return workerReply{Kind: replyOK}
 	}
-	vm := jsonnetutil.NewVM()
-	vm.TLACode("ctx", job.Ctx)
-	out, err := vm.Evaluate(node)
+	wk.vm.TLACode("ctx", job.Ctx)
+	out, err := wk.vm.Evaluate(t.node)
+	wk.vm.TLAReset()
 	if err != nil {
 		var je *jsonnetutil.Error
-		if errors.As(jsonnetutil.EvalError(job.Name, err), &je) {
+		if errors.As(jsonnetutil.EvalError(t.name, err), &je) {
 			return workerReply{Kind: replyTemplate, Where: je.Where, Message: je.Msg, Size: je.Size}
 		}
 		return workerReply{Kind: replyCancel} // the only other outcome of EvalError
 	}
-	if len(out) > maxOutput {
-		return workerReply{Kind: replyTemplate, Message: fmt.Sprintf("%s: rendered output is %d bytes, over the limit of %d in isolated mode", job.Name, len(out), maxOutput)}
+	maxOut := job.MaxOutput
+	if maxOut <= 0 {
+		maxOut = DefaultMaxOutput
+	}
+	if len(out) > maxOut {
+		return workerReply{Kind: replyTemplate, Message: fmt.Sprintf("%s: rendered output is %d bytes, over the worker limit of %d", t.name, len(out), maxOut)}
 	}
 	return workerReply{Kind: replyOK, Output: out}
+}
+
+// compile parses a template and refuses imports.
+func compile(name string, src []byte) *compiled {
+	node, err := jsonnet.SnippetToAST(name, string(src))
+	if err == nil {
+		err = jsonnetutil.RefuseConstructs(name, node, true) // a worker may overflow its stack
+	} else {
+		err = jsonnetutil.StaticError(name, err)
+	}
+	return &compiled{name: name, node: node, err: err}
+}
+
+// memoryWatch exits the worker when a job makes the Go runtime hold more
+// than its limit beyond what it held when the job began. It polls only
+// while a job runs.
+type memoryWatch struct {
+	base, limit atomic.Uint64
+	running     atomic.Bool
+	wake        chan struct{}
+}
+
+func (m *memoryWatch) start() {
+	m.wake = make(chan struct{}, 1)
+	go m.loop()
+}
+
+func (m *memoryWatch) begin(base, limit uint64) {
+	m.base.Store(base)
+	m.limit.Store(limit)
+	m.running.Store(true)
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (m *memoryWatch) end() { m.running.Store(false) }
+
+func (m *memoryWatch) loop() {
+	for range m.wake {
+		tick := time.NewTicker(workerMemoryPoll)
+		for m.running.Load() {
+			<-tick.C
+			base, limit := m.base.Load(), m.limit.Load()
+			if used := inUse(); m.running.Load() && used > base && used-base > limit {
+				fmt.Fprintf(os.Stderr, "smscourier template worker: out of memory: over the limit of %d bytes\n", limit)
+				os.Exit(2)
+			}
+		}
+		tick.Stop()
+	}
+}
+
+// inUse returns the memory the Go runtime holds from the system and has
+// not released.
+func inUse() uint64 {
+	samples := [2]metrics.Sample{
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+	}
+	metrics.Read(samples[:])
+	return samples[0].Value.Uint64() - samples[1].Value.Uint64()
 }

@@ -1,0 +1,15 @@
+//go:build !unix
+
+package sandbox
+
+import "os/exec"
+
+// setProcAttr leaves the worker's process attributes as they are.
+func setProcAttr(*exec.Cmd) {}
+
+// ignoreStopSignals does nothing where there are no Unix signals.
+func ignoreStopSignals() {}
+
+// isBrokenPipe reports false: other systems report the write to a worker
+// that exited differently, and the read that follows sees the end.
+func isBrokenPipe(error) bool { return false }
