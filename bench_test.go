@@ -5,13 +5,16 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-jsonnet"
 )
@@ -67,7 +70,7 @@ const (
 	benchText = "Your verification code is 123456"
 )
 
-func benchCourier(b *testing.B, bc benchCase, gatewayURL string) *Courier {
+func benchCourier(b *testing.B, bc benchCase, gatewayURL string, opts ...Option) *Courier {
 	b.Helper()
 	cfg := SMSConfig{
 		Enabled: true,
@@ -80,7 +83,7 @@ func benchCourier(b *testing.B, bc benchCase, gatewayURL string) *Courier {
 			Auth:    AuthConfig{Type: AuthBasicAuth, Config: AuthParams{User: "AC123", Password: "token"}},
 		},
 	}
-	c, err := New(cfg)
+	c, err := New(cfg, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -116,20 +119,28 @@ func benchCtxJSON(b *testing.B) string {
 // BenchmarkRender measures rendering the body only: template and ctx to body
 // bytes. "preparsed" is go-jsonnet evaluating the already parsed AST with
 // the ctx already encoded: the floor for templates outside the fast path.
+// Outside the fast path, "smscourier" renders in a warm worker process (the
+// default) and "trusted" in-process (WithTrustedTemplates).
 func BenchmarkRender(b *testing.B) {
 	for _, bc := range benchCases {
 		b.Run(bc.name, func(b *testing.B) {
 			c := benchCourier(b, bc, "http://127.0.0.1:1")
 			m := Message{To: benchTo, Body: benchText}
 			ctx := context.Background()
-			b.Run("smscourier", func(b *testing.B) {
-				b.ReportAllocs()
-				for b.Loop() {
-					if _, err := c.renderBody(ctx, &m, "5f0c2a8e-8a43-4b0e-9d7e-3a1f2f0c9b11"); err != nil {
-						b.Fatal(err)
+			render := func(c *Courier) func(b *testing.B) {
+				return func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						if _, err := c.renderBody(ctx, &m, "5f0c2a8e-8a43-4b0e-9d7e-3a1f2f0c9b11"); err != nil {
+							b.Fatal(err)
+						}
 					}
 				}
-			})
+			}
+			b.Run("smscourier", render(c))
+			if c.fast == nil {
+				b.Run("trusted", render(benchCourier(b, bc, "http://127.0.0.1:1", WithTrustedTemplates())))
+			}
 			ctxJSON := benchCtxJSON(b)
 			b.Run("preparsed", func(b *testing.B) {
 				node, err := jsonnet.SnippetToAST("t", bc.src)
@@ -229,6 +240,13 @@ func BenchmarkSend(b *testing.B) {
 					b.Run("smscourier", func(b *testing.B) {
 						run(b, func() error { return c.Send(ctx, benchTo, benchText) })
 					})
+					if c.fast == nil {
+						trusted := benchCourier(b, bc, srv.URL, WithTrustedTemplates())
+						b.Run("trusted", func(b *testing.B) {
+							run(b, func() error { return trusted.Send(ctx, benchTo, benchText) })
+						})
+						trusted.client.CloseIdleConnections()
+					}
 					client := handwrittenClient()
 					b.Run("handwritten", func(b *testing.B) {
 						run(b, func() error {
@@ -251,4 +269,101 @@ func BenchmarkSend(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkFirstRender measures New and the first render after it for a
+// template outside the fast path, in a pool of its own: the worker's start,
+// its parse of the template and one evaluation.
+func BenchmarkFirstRender(b *testing.B) {
+	bc := benchCases[2]
+	m := Message{To: benchTo, Body: benchText}
+	i := 0
+	for b.Loop() {
+		i++
+		// A distinct IdleTimeout makes a new pool, so a new worker starts;
+		// it exits soon after.
+		iso := IsolationConfig{IdleTimeout: time.Second + time.Duration(i)*time.Microsecond}
+		c := benchCourier(b, bc, "http://127.0.0.1:1", WithIsolatedTemplates(iso))
+		if _, err := c.renderBody(context.Background(), &m, "k"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// heavyTemplate builds and measures about 16 MB of Jsonnet values per
+// message, so that where evaluations run shows in the host's memory.
+const heavyTemplate = "function(ctx) { n: std.length(std.makeArray(100000, function(i) ctx.to + i)), to: ctx.to }"
+
+// BenchmarkHostMemory reports the host process's peak resident memory
+// (host-peak-RSS-MiB, from VmHWM after resetting it) while 8 goroutines
+// render heavyTemplate, in worker processes (the default) and in-process
+// (trusted), and with the pool idle. Linux only.
+func BenchmarkHostMemory(b *testing.B) {
+	if !resetPeakRSS() {
+		b.Skip("needs Linux's /proc/self/clear_refs")
+	}
+	src := "base64://" + base64.StdEncoding.EncodeToString([]byte(heavyTemplate))
+	for _, mode := range []string{"workers", "trusted"} {
+		var opts []Option
+		if mode == "trusted" {
+			opts = append(opts, WithTrustedTemplates())
+		}
+		cfg := SMSConfig{Enabled: true, RequestConfig: RequestConfig{URL: "http://127.0.0.1:1/send", Method: http.MethodPost, Body: src}}
+		c, err := New(cfg, opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := Message{To: benchTo, Body: benchText}
+		if mode == "workers" {
+			b.Run("workers/idle", func(b *testing.B) {
+				for range 8 {
+					if _, err := c.renderBody(context.Background(), &m, "k"); err != nil {
+						b.Fatal(err)
+					}
+				}
+				runtime.GC()
+				resetPeakRSS()
+				for b.Loop() {
+					time.Sleep(10 * time.Millisecond) // the pool idles
+				}
+				b.ReportMetric(peakRSSMiB(), "host-peak-RSS-MiB")
+			})
+		}
+		b.Run(mode+"/8-concurrent", func(b *testing.B) {
+			runtime.GC()
+			resetPeakRSS()
+			b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := c.renderBody(context.Background(), &m, "k"); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(peakRSSMiB(), "host-peak-RSS-MiB")
+		})
+	}
+}
+
+// resetPeakRSS resets this process's VmHWM to its current RSS.
+func resetPeakRSS() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
+// peakRSSMiB returns this process's VmHWM in MiB.
+func peakRSSMiB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb float64
+			if _, err := fmt.Sscan(rest, &kb); err == nil {
+				return kb / 1024
+			}
+		}
+	}
+	return -1
 }

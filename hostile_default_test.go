@@ -23,13 +23,12 @@ import (
 
 // hostileModeOptions select the template mode that
 // TestHostileTemplatesDefaultMode attacks: New gets them for the hostile
-// and the ordinary courier of every case. Isolated templates pass every
-// case. nil attacks the default mode, which passes once the default
-// evaluates templates outside the fast path in worker processes (issue 11);
-// in-process evaluation fails every case it does not refuse at New or stop
-// by Jsonnet's stack limit (the host is stopped at hostileChildMemoryCap,
-// or the send runs into its deadline).
-var hostileModeOptions = []Option{WithIsolatedTemplates(IsolationConfig{})}
+// and the ordinary courier of every case. nil is the default mode. Setting
+// them to WithTrustedTemplates() shows what the suite catches: in-process
+// evaluation fails every case it does not refuse at New or stop by
+// Jsonnet's stack limit (the host is stopped at hostileChildMemoryCap, or
+// the send runs into its deadline).
+var hostileModeOptions []Option
 
 const (
 	// hostileCaseEnv names, in a child process, the case it runs.

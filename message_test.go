@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/smscourier/smscourier/internal/jsonnetutil"
 	"github.com/smscourier/smscourier/smstest"
 )
 
@@ -343,7 +344,7 @@ func FuzzReplyValue(f *testing.F) {
 			return
 		}
 		require.True(t, ok)
-		out, err := echo.evaluateNow(valueNode(v))
+		out, err := echo.evaluateNow(jsonnetutil.ValueNode(v))
 		var want any
 		if json.Unmarshal(b, &want) != nil { // a number beyond float64
 			require.ErrorContains(t, err, "overflow")

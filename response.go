@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-jsonnet/ast"
+	"github.com/smscourier/smscourier/internal/jsonnetutil"
 )
 
 // responseContext is the ctx of a response template: the gateway's reply.
@@ -49,12 +50,12 @@ func (rc *responseContext) jsonCode() (string, error) {
 func (rc *responseContext) astNode() (ast.Node, error) {
 	headers := make(ast.DesugaredObjectFields, 0, len(rc.Headers))
 	for name, value := range rc.Headers {
-		headers = append(headers, objectField(name, &ast.LiteralString{Value: value}))
+		headers = append(headers, jsonnetutil.ObjectField(name, &ast.LiteralString{Value: value}))
 	}
 	return &ast.DesugaredObject{Fields: ast.DesugaredObjectFields{
-		objectField("status", &ast.LiteralNumber{OriginalString: strconv.Itoa(rc.Status)}),
-		objectField("headers", &ast.DesugaredObject{Fields: headers}),
-		objectField("body", valueNode(rc.Body)),
+		jsonnetutil.ObjectField("status", &ast.LiteralNumber{OriginalString: strconv.Itoa(rc.Status)}),
+		jsonnetutil.ObjectField("headers", &ast.DesugaredObject{Fields: headers}),
+		jsonnetutil.ObjectField("body", jsonnetutil.ValueNode(rc.Body)),
 	}}, nil
 }
 

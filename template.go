@@ -461,7 +461,7 @@ func ctxNode(tc *templateContext) (ast.Node, error) {
 		return nil, err
 	}
 	str := func(name, value string) ast.DesugaredObjectField {
-		return objectField(name, &ast.LiteralString{Value: value})
+		return jsonnetutil.ObjectField(name, &ast.LiteralString{Value: value})
 	}
 	return &ast.DesugaredObject{Fields: ast.DesugaredObjectFields{
 		str("from", tc.From),
@@ -472,8 +472,8 @@ func ctxNode(tc *templateContext) (ast.Node, error) {
 		str("subject", tc.Subject),
 		str("template_type", tc.TemplateType),
 		str("idempotency_key", tc.IdempotencyKey),
-		objectField("template_data", data),
-		objectField("request_headers", headers),
+		jsonnetutil.ObjectField("template_data", data),
+		jsonnetutil.ObjectField("request_headers", headers),
 	}}, nil
 }
 
@@ -501,7 +501,7 @@ func jsonNode(v any, name string) (ast.Node, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %s is not JSON nested at most %d levels deep", ErrInvalidMessage, name, maxTemplateDataDepth)
 	}
-	return valueNode(value), nil
+	return jsonnetutil.ValueNode(value), nil
 }
 
 // marshalContext encodes ctx as the JSON code bound to the template.

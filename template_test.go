@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -323,17 +325,20 @@ func TestIsolatedConcurrentSends(t *testing.T) {
 	assert.Len(t, g.got(), n)
 }
 
-// TestIsolatedCommand runs the worker through IsolationConfig.Command (here
-// the test binary by path, as a host would name the shipped
-// smscourier-template-worker command).
+// TestIsolatedCommand runs the workers through IsolationConfig.Command: the
+// shipped smscourier-template-worker command, built here.
 func TestIsolatedCommand(t *testing.T) {
 	t.Parallel()
-	exe, err := os.Executable()
-	require.NoError(t, err)
+	bin := filepath.Join(t.TempDir(), "smscourier-template-worker")
+	out, err := exec.Command("go", "build", "-o", bin, "./cmd/smscourier-template-worker").CombinedOutput()
+	require.NoError(t, err, "%s", out)
 	g := newGateway(t, nil)
-	c := newIsolatedCourier(t, g, "file://./testdata/sms.jsonnet", IsolationConfig{Command: []string{exe}})
+	c := newIsolatedCourier(t, g, "file://./testdata/context.jsonnet", IsolationConfig{Command: []string{bin}})
+	_, inWorkers := c.eval.(*isolatedTemplate)
+	require.True(t, inWorkers)
 	require.NoError(t, c.Send(context.Background(), "+14134242223", "hi"))
 	require.Len(t, g.got(), 1)
+	assert.Contains(t, g.got()[0].Body, `"to": "+14134242223"`)
 }
 
 func TestIsolatedConfigErrors(t *testing.T) {

@@ -1,12 +1,12 @@
-// Command smscourier-template-worker evaluates one smscourier body template
-// job and exits. It is the worker for hosts that cannot call
-// smscourier.ServeTemplateWorker from their own main: install it and name it
-// in IsolationConfig.Command.
+// Command smscourier-template-worker is a template worker for hosts that
+// do not want their own binary re-executed as one (see
+// smscourier.IsolationConfig): install it, of the same version as the
+// library, and name it in IsolationConfig.Command.
 //
 //	go install github.com/smscourier/smscourier/cmd/smscourier-template-worker@latest
 //
-// It reads the job from standard input and writes the reply to standard
-// output; it is not meant to be run by hand.
+// It answers evaluation jobs on standard input and output until its
+// standard input ends; it is not meant to be run by hand.
 package main
 
 import (
@@ -21,6 +21,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "smscourier-template-worker:", err)
 		os.Exit(3)
 	}
-	smscourier.ServeTemplateWorker() // never returns in worker mode
+	smscourier.ServeTemplateWorker() // never returns in a worker
 	os.Exit(3)
 }

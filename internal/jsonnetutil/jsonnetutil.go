@@ -6,9 +6,11 @@
 package jsonnetutil
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -169,4 +171,45 @@ func CutText(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// ValueNode returns the Jsonnet AST of v, a value encoding/json decodes
+// into an any (numbers as json.Number or float64), so that go-jsonnet's
+// parser never reads data from outside. It recurses once per level of v:
+// callers bound the depth. It panics on other types.
+func ValueNode(v any) ast.Node {
+	switch x := v.(type) {
+	case nil:
+		return &ast.LiteralNull{}
+	case bool:
+		return &ast.LiteralBoolean{Value: x}
+	case json.Number:
+		// go-jsonnet reads the text with strconv.ParseFloat, as it would
+		// read a number literal; a number too large for a float64 is an
+		// "overflow" error when evaluated.
+		return &ast.LiteralNumber{OriginalString: x.String()}
+	case float64:
+		return &ast.LiteralNumber{OriginalString: strconv.FormatFloat(x, 'g', -1, 64)}
+	case string:
+		return &ast.LiteralString{Value: x}
+	case []any:
+		elems := make([]ast.CommaSeparatedExpr, len(x))
+		for i, e := range x {
+			elems[i].Expr = ValueNode(e)
+		}
+		return &ast.Array{Elements: elems}
+	case map[string]any:
+		fields := make(ast.DesugaredObjectFields, 0, len(x))
+		for k, e := range x {
+			fields = append(fields, ObjectField(k, ValueNode(e)))
+		}
+		return &ast.DesugaredObject{Fields: fields}
+	default:
+		panic(fmt.Sprintf("jsonnetutil: ValueNode of a %T", v))
+	}
+}
+
+// ObjectField is the field name: body of a Jsonnet object, as in JSON.
+func ObjectField(name string, body ast.Node) ast.DesugaredObjectField {
+	return ast.DesugaredObjectField{Name: &ast.LiteralString{Value: name}, Body: body, Hide: ast.ObjectFieldInherit}
 }

@@ -177,7 +177,7 @@ func TestWorkerReplacedAfterMaxJobs(t *testing.T) {
 func TestWorkerReplacedWhenItGrew(t *testing.T) {
 	t.Parallel()
 	// Over 32 MiB of arrays and thunks, under the 64 MiB limit.
-	tpl := newTemplate(t, "function(ctx) std.length(std.makeArray(200000, function(i) i))", Config{MemoryLimit: 64 << 20})
+	tpl := newTemplate(t, "function(ctx) std.length(std.makeArray(200000, function(i) i))", Config{MemoryLimit: 64 << 20, Timeout: time.Minute})
 	for range 3 {
 		out, err := evaluate(t, tpl)
 		require.NoError(t, err)

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -182,7 +183,15 @@ func (wk *worker) runJob(job *workerJob) (reply workerReply) {
 	if job.Op == "compile" {
 		return workerReply{Kind: replyOK}
 	}
-	wk.vm.TLACode("ctx", job.Ctx)
+	// The context as an AST, not JSON text for go-jsonnet's parser: the
+	// host bounded its depth.
+	dec := json.NewDecoder(strings.NewReader(job.Ctx))
+	dec.UseNumber()
+	var ctx any
+	if err := dec.Decode(&ctx); err != nil {
+		return workerReply{Kind: replyTemplate, Message: t.name + ": the worker got a context that is not JSON"}
+	}
+	wk.vm.TLANode("ctx", jsonnetutil.ValueNode(ctx))
 	out, err := wk.vm.Evaluate(t.node)
 	wk.vm.TLAReset()
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"strings"
 )
 
-type stats struct{ ns, bytes, allocs []float64 }
+type stats struct{ ns, bytes, allocs, rss []float64 }
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
@@ -28,7 +28,12 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-var line = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op\s+([\d.]+) B/op\s+([\d.]+) allocs/op`)
+var (
+	line = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op\s+([\d.]+) B/op\s+([\d.]+) allocs/op`)
+	// rssLine is a line of BenchmarkFirstRender or BenchmarkHostMemory,
+	// which report no allocations, and the latter a peak RSS.
+	rssLine = regexp.MustCompile(`^(Benchmark(?:FirstRender|HostMemory)\S*?)(-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) host-peak-RSS-MiB)?`)
+)
 
 func main() {
 	rounds := flag.Int("rounds", 0, "rounds run, for the caption")
@@ -39,6 +44,19 @@ func main() {
 	for sc.Scan() {
 		m := line.FindStringSubmatch(sc.Text())
 		if m == nil {
+			if m = rssLine.FindStringSubmatch(sc.Text()); m != nil {
+				s := all[m[1]]
+				if s == nil {
+					s = &stats{}
+					all[m[1]] = s
+				}
+				ns, _ := strconv.ParseFloat(m[3], 64)
+				s.ns = append(s.ns, ns)
+				if m[4] != "" {
+					rss, _ := strconv.ParseFloat(m[4], 64)
+					s.rss = append(s.rss, rss)
+				}
+			}
 			continue
 		}
 		s := all[m[1]]
@@ -85,10 +103,30 @@ func main() {
 		fmt.Printf("| render <= 3 µs, <= 20 allocs | %s | %.2f µs, %.0f allocs | | %.2f µs, %.0f allocs | %s |\n",
 			tc, ns/1000, allocs, ns/1000, allocs, mark(ns <= 3000 && allocs <= 20))
 	}
-	ours, _ := get("BenchmarkRender/jsonnet/smscourier")
+	workers, _ := get("BenchmarkRender/jsonnet/smscourier")
+	trusted, _ := get("BenchmarkRender/jsonnet/trusted")
 	pre, _ := get("BenchmarkRender/jsonnet/preparsed")
-	fmt.Printf("| render outside the fast path <= 1.1x go-jsonnet on a pre-parsed AST | jsonnet | %.1f µs | %.1f µs | %.2fx | %s |\n",
-		ours/1000, pre/1000, ours/pre, mark(ours/pre <= 1.1))
+	fmt.Printf("| warm render outside the fast path, in a worker (default) <= 2x in-process and <= 1 ms | jsonnet | %.1f µs | %.1f µs (trusted) | %.2fx | %s |\n",
+		workers/1000, trusted/1000, workers/trusted, mark(workers/trusted <= 2 && workers <= 1e6))
+	fmt.Printf("| render in-process (trusted) <= 1.1x go-jsonnet on a pre-parsed AST | jsonnet | %.1f µs | %.1f µs | %.2fx | %s |\n",
+		trusted/1000, pre/1000, trusted/pre, mark(trusted/pre <= 1.1))
+	first, _ := get("BenchmarkFirstRender")
+	fmt.Printf("| New and first render, worker start included, <= 50 ms | jsonnet | %.1f ms | | %.1f ms | %s |\n",
+		first/1e6, first/1e6, mark(first <= 50e6))
+	for _, mode := range []string{"seq", "par8"} {
+		w, _ := get("BenchmarkSend/jsonnet/" + mode + "/smscourier")
+		t, _ := get("BenchmarkSend/jsonnet/" + mode + "/trusted")
+		fmt.Printf("| Send outside the fast path, workers vs in-process (no target) | jsonnet, %s | %.1f µs/op | %.1f µs/op | %.2fx the time | |\n",
+			mode, w/1000, t/1000, w/t)
+	}
+	for _, name := range []string{"workers/idle", "workers/8-concurrent", "trusted/8-concurrent"} {
+		s := all["BenchmarkHostMemory/"+name]
+		if s == nil || len(s.rss) == 0 {
+			fmt.Fprintf(os.Stderr, "benchtable: no RSS for %s\n", name)
+			os.Exit(1)
+		}
+		fmt.Printf("| host peak RSS (no target) | heavy template, %s | %.0f MiB | | | |\n", name, median(s.rss))
+	}
 
 	fmt.Print("\nAll figures (medians):\n\n")
 	fmt.Println("| benchmark | ns/op | B/op | allocs/op |")
@@ -100,6 +138,9 @@ func main() {
 	sort.Strings(names)
 	for _, n := range names {
 		s := all[n]
+		if len(s.bytes) == 0 {
+			continue // in the rows above
+		}
 		fmt.Printf("| %s | %.0f | %.0f | %.0f |\n", strings.TrimPrefix(n, "Benchmark"), median(s.ns), median(s.bytes), median(s.allocs))
 	}
 }
