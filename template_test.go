@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -403,35 +401,6 @@ func TestIsolatedOutputLimit(t *testing.T) {
 	require.ErrorIs(t, err, ErrTemplate)
 	assert.Contains(t, err.Error(), "over the worker limit of 64")
 	assert.Empty(t, g.got())
-}
-
-// BenchmarkIsolatedSend measures a send with isolated evaluation: a worker
-// process per message.
-func BenchmarkIsolatedSend(b *testing.B) {
-	for _, isolated := range []bool{false, true} {
-		name := "in-process"
-		if isolated {
-			name = "isolated"
-		}
-		b.Run(name, func(b *testing.B) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				w.WriteHeader(http.StatusCreated)
-			}))
-			defer srv.Close()
-			var opts []Option
-			if isolated {
-				opts = append(opts, WithIsolatedTemplates(IsolationConfig{}))
-			}
-			c, err := New(smsConfig(srv.URL+"/send", "file://./testdata/sms.jsonnet"), opts...)
-			require.NoError(b, err)
-			for b.Loop() {
-				if err := c.Send(context.Background(), "+14134242223", "hi"); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
 }
 
 // TestIsolatedAcceptsWhatOnlyCrashesWorkers renders templates that trusted
