@@ -225,16 +225,26 @@ type process struct {
 	knownBytes int
 	jobs       int
 	timer      *time.Timer // stops the worker when it idles too long
-	stale      bool        // a late context callback may still change its deadlines
+	stale      bool        // killed just after its reply: not to be used again
 	dead       bool
 }
 
 // start starts a worker and waits, within ctx and startTimeout, for its
 // hello.
 func (p *pool) start(ctx context.Context) (*process, error) {
+	// The job and reply pipes block: a goroutine blocked in a read wakes as
+	// soon as the other side writes, without a round through the network
+	// poller. Time limits kill the worker instead, which ends the read.
+	// Standard error is read only after a death, with a deadline.
 	var files [6]*os.File // in (r, w), out (r, w), errs (r, w)
 	for i := 0; i < len(files); i += 2 {
-		r, w, err := os.Pipe()
+		var r, w *os.File
+		var err error
+		if i < 4 {
+			r, w, err = blockingPipe()
+		} else {
+			r, w, err = os.Pipe()
+		}
 		if err != nil {
 			closeAll(files[:i]...)
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
@@ -258,13 +268,12 @@ func (p *pool) start(ctx context.Context) (*process, error) {
 		rd:    bufio.NewReaderSize(files[2], 16<<10),
 		known: make(map[uint64]bool),
 	}
-	stop := w.bound(ctx, time.Now().Add(startTimeout))
+	stop := w.bound(ctx, startTimeout)
 	var hello workerReply
 	err = readFrame(w.rd, 1<<10, &hello)
-	stopped := stop()
-	if err == nil && hello.Kind == replyHello && hello.Protocol == workerProtocol {
+	fired := stop()
+	if err == nil && fired == 0 && hello.Kind == replyHello && hello.Protocol == workerProtocol {
 		w.base = hello.InUse
-		w.stale = !stopped
 		w.timer = time.AfterFunc(time.Hour, func() { p.expire(w) })
 		w.timer.Stop()
 		return w, nil
@@ -275,25 +284,40 @@ func (p *pool) start(ctx context.Context) (*process, error) {
 	}
 	why := "exited: " + state + crashHint(stderr, 0)
 	switch {
+	case fired == limitFired:
+		why = fmt.Sprintf("did not say hello within %s", startTimeout)
 	case err == nil:
 		why = "said something else than hello"
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		why = fmt.Sprintf("did not say hello within %s", startTimeout)
 	}
 	return nil, fmt.Errorf("%w: the re-executed program is not a template worker of this version (it %s)", ErrUnavailable, why)
 }
 
-// bound sets w's pipe deadlines to deadline, and to the past when ctx
-// ends. stop unregisters the context callback; it returns false when the
-// callback ran or is running.
-func (w *process) bound(ctx context.Context, deadline time.Time) (stop func() bool) {
-	_ = w.in.SetWriteDeadline(deadline)
-	_ = w.out.SetReadDeadline(deadline)
-	return context.AfterFunc(ctx, func() {
-		past := time.Unix(1, 0)
-		_ = w.in.SetWriteDeadline(past)
-		_ = w.out.SetReadDeadline(past)
-	})
+// Why a worker was killed during a job.
+const (
+	limitFired   = 1 // the time limit
+	contextFired = 2 // the caller's context ended
+)
+
+// bound kills the worker when limit passes or ctx ends, whichever comes
+// first. stop disarms both and returns which fired, or 0; a worker that
+// was killed must not be used again.
+func (w *process) bound(ctx context.Context, limit time.Duration) (stop func() int32) {
+	var fired atomic.Int32
+	kill := func(why int32) {
+		if fired.CompareAndSwap(0, why) {
+			_ = w.cmd.Process.Kill()
+		}
+	}
+	t := time.AfterFunc(limit, func() { kill(limitFired) })
+	unregister := context.AfterFunc(ctx, func() { kill(contextFired) })
+	return func() int32 {
+		stopped, unregistered := t.Stop(), unregister()
+		if !stopped || !unregistered {
+			// A callback ran or is running: make sure it is decided.
+			fired.CompareAndSwap(0, limitFired)
+		}
+		return fired.Load()
+	}
 }
 
 // do sends one job and reads its reply. On failure the worker is killed.
@@ -302,28 +326,28 @@ func (w *process) do(ctx context.Context, job *workerJob, src []byte, limit time
 	if !w.known[job.ID] {
 		job.Source = src
 	}
-	stop := w.bound(ctx, time.Now().Add(limit))
+	stop := w.bound(ctx, limit)
 	var reply workerReply
 	err := writeFrame(w.in, job)
 	if err == nil {
 		err = readFrame(w.rd, maxReply(job.MaxOutput), &reply)
 	}
-	if !stop() {
-		w.stale = true
-	}
+	fired := stop()
 	if err == nil {
 		w.jobs++
 		if job.Source != nil {
 			w.known[job.ID] = true
 			w.knownBytes += len(job.Source)
 		}
+		// A kill that came just after the reply leaves a dead worker.
+		w.stale = fired != 0
 		return reply, nil
 	}
 	state, stderr := w.kill()
 	switch {
-	case ctx.Err() != nil:
+	case fired == contextFired || ctx.Err() != nil:
 		return workerReply{}, fmt.Errorf("template worker stopped: %w", ctx.Err())
-	case errors.Is(err, os.ErrDeadlineExceeded):
+	case fired == limitFired:
 		return workerReply{}, &WorkerError{fmt.Sprintf("worker exceeded its time limit of %s", limit)}
 	case errors.Is(err, errFrameTooLarge):
 		return workerReply{}, &WorkerError{fmt.Sprintf("worker reply is over %d bytes", maxReply(job.MaxOutput))}

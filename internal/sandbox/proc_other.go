@@ -2,7 +2,10 @@
 
 package sandbox
 
-import "os/exec"
+import (
+	"os"
+	"os/exec"
+)
 
 // setProcAttr leaves the worker's process attributes as they are.
 func setProcAttr(*exec.Cmd) {}
@@ -13,3 +16,6 @@ func ignoreStopSignals() {}
 // isBrokenPipe reports false: other systems report the write to a worker
 // that exited differently, and the read that follows sees the end.
 func isBrokenPipe(error) bool { return false }
+
+// blockingPipe returns an ordinary pipe.
+func blockingPipe() (r, w *os.File, err error) { return os.Pipe() }

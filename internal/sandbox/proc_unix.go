@@ -4,6 +4,7 @@ package sandbox
 
 import (
 	"errors"
+	"os"
 	"os/exec"
 	"os/signal"
 	"syscall"
@@ -26,3 +27,20 @@ func ignoreStopSignals() {
 
 // isBrokenPipe reports whether err is a write to a worker that exited.
 func isBrokenPipe(err error) bool { return errors.Is(err, syscall.EPIPE) }
+
+// blockingPipe returns a pipe whose ends block, close on exec, and do not
+// use the network poller.
+func blockingPipe() (r, w *os.File, err error) {
+	var fds [2]int
+	syscall.ForkLock.RLock()
+	err = syscall.Pipe(fds[:])
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(fds[0]), "|0"), os.NewFile(uintptr(fds[1]), "|1"), nil
+}

@@ -96,6 +96,7 @@ type worker struct {
 	vm        *jsonnet.VM
 	watch     memoryWatch
 	memLimit  int64 // the limit the kernel limit was set for, at the first job
+	soft      int64 // the Go runtime's soft memory limit set last
 }
 
 // serveWorker answers jobs from r on w until r ends, and returns the exit
@@ -135,20 +136,20 @@ func (wk *worker) run(job *workerJob) workerReply {
 		timeout = DefaultTimeout
 	}
 	if wk.memLimit == 0 {
-		setHardMemoryLimit(memLimit) // the same for every job of this worker
+		// The same for every job of this worker.
+		setHardMemoryLimit(memLimit)
+		debug.SetMaxStack(int(min(max(memLimit/4, 16<<20), 1<<30)))
 		wk.memLimit = memLimit
 	}
 	base := inUse()
-	debug.SetMemoryLimit(int64(base) + memLimit - memLimit/8)
-	debug.SetMaxStack(int(min(max(memLimit/4, 16<<20), 1<<30)))
-	backstop := time.AfterFunc(timeout+time.Second, func() {
-		fmt.Fprintln(os.Stderr, "smscourier template worker: time limit exceeded")
-		os.Exit(2)
-	})
-	wk.watch.begin(base, uint64(memLimit))
+	// The soft limit follows the base, when it moved by more than 1 MiB.
+	if soft := int64(base) + memLimit - memLimit/8; soft > wk.soft+1<<20 || soft < wk.soft-1<<20 {
+		debug.SetMemoryLimit(soft)
+		wk.soft = soft
+	}
+	wk.watch.begin(base, uint64(memLimit), time.Now().Add(timeout+time.Second))
 	reply := wk.runJob(job)
 	wk.watch.end()
-	backstop.Stop()
 	return reply
 }
 
@@ -223,39 +224,64 @@ func compile(name string, src []byte) *compiled {
 }
 
 // memoryWatch exits the worker when a job makes the Go runtime hold more
-// than its limit beyond what it held when the job began. It polls only
-// while a job runs.
+// than its limit beyond what it held when the job began, and when a job
+// runs past its backstop, a second after its time limit, in case the host
+// is gone and cannot kill the worker. It polls every workerMemoryPoll
+// while jobs come, and sleeps when none came for watchIdle, so that a
+// busy worker pays no wake-up per job and an idle one no polling.
 type memoryWatch struct {
 	base, limit atomic.Uint64
+	backstop    atomic.Int64 // unix nanoseconds
+	lastEnd     atomic.Int64 // unix nanoseconds
 	running     atomic.Bool
+	parked      atomic.Bool
 	wake        chan struct{}
 }
+
+// watchIdle is how long the watch polls after the last job.
+const watchIdle = time.Second
 
 func (m *memoryWatch) start() {
 	m.wake = make(chan struct{}, 1)
 	go m.loop()
 }
 
-func (m *memoryWatch) begin(base, limit uint64) {
+func (m *memoryWatch) begin(base, limit uint64, backstop time.Time) {
 	m.base.Store(base)
 	m.limit.Store(limit)
+	m.backstop.Store(backstop.UnixNano())
 	m.running.Store(true)
-	select {
-	case m.wake <- struct{}{}:
-	default:
+	if m.parked.CompareAndSwap(true, false) {
+		m.wake <- struct{}{}
 	}
 }
 
-func (m *memoryWatch) end() { m.running.Store(false) }
+func (m *memoryWatch) end() {
+	m.running.Store(false)
+	m.lastEnd.Store(time.Now().UnixNano())
+}
 
 func (m *memoryWatch) loop() {
-	for range m.wake {
+	for {
+		m.parked.Store(true)
+		if !m.running.Load() || !m.parked.CompareAndSwap(true, false) {
+			<-m.wake
+		}
 		tick := time.NewTicker(workerMemoryPoll)
-		for m.running.Load() {
-			<-tick.C
+		for now := range tick.C {
+			if !m.running.Load() {
+				if now.UnixNano()-m.lastEnd.Load() > int64(watchIdle) {
+					break
+				}
+				continue
+			}
 			base, limit := m.base.Load(), m.limit.Load()
 			if used := inUse(); m.running.Load() && used > base && used-base > limit {
 				fmt.Fprintf(os.Stderr, "smscourier template worker: out of memory: over the limit of %d bytes\n", limit)
+				os.Exit(2)
+			}
+			if m.running.Load() && now.UnixNano() > m.backstop.Load() {
+				fmt.Fprintln(os.Stderr, "smscourier template worker: time limit exceeded")
 				os.Exit(2)
 			}
 		}
