@@ -158,7 +158,7 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 	}
 	if rc.Response != "" {
 		var err error
-		if c.response, err = c.compile(rc.Response, &o, false); err != nil {
+		if c.response, _, err = c.compile(rc.Response, &o, false); err != nil {
 			ce.add(prefix+".request_config.response", err)
 		}
 	}
@@ -225,14 +225,11 @@ func (c *Courier) setClient(o *options, auth AuthConfig) error {
 // when it covers the template, else for go-jsonnet in-process or in worker
 // processes.
 func (c *Courier) loadTemplate(uri string, o *options) error {
-	t, err := c.compile(uri, o, true)
+	t, fast, err := c.compile(uri, o, true)
 	if err != nil {
 		return err
 	}
-	c.eval = t
-	if it, ok := t.(*template); ok {
-		c.fast = jsonnetfast.Compile(it.node, c.encoding)
-	}
+	c.eval, c.fast = t, fast
 	return nil
 }
 
@@ -246,25 +243,37 @@ const maxFastPathSource = 8 << 10
 // in-process when o trusts templates, or, for a body template
 // (fastPath), when the fast path covers it; in worker processes
 // otherwise.
-func (c *Courier) compile(uri string, o *options, fastPath bool) (evaluator, error) {
+func (c *Courier) compile(uri string, o *options, fastPath bool) (evaluator, *jsonnetfast.Template, error) {
 	tu, _ := parseTemplateURI(uri) // validated by check
 	src, name, err := loadTemplate(context.Background(), tu, c.client)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if o.trusted {
-		return compileTemplate(name, src)
-	}
-	if fastPath && len(src) <= maxFastPathSource {
-		if t, err := compileTemplate(name, src); err == nil && jsonnetfast.Compile(t.node, c.encoding) != nil {
-			return t, nil
+	if o.trusted || fastPath && len(src) <= maxFastPathSource {
+		t, err := compileTemplate(name, src)
+		var fast *jsonnetfast.Template
+		if err == nil && fastPath {
+			fast = jsonnetfast.Compile(t.node, c.encoding)
+		}
+		if o.trusted {
+			if err != nil {
+				return nil, nil, err
+			}
+			return t, fast, nil
+		}
+		if fast != nil {
+			return t, fast, nil
 		}
 	}
 	var cfg IsolationConfig
 	if o.isolation != nil {
 		cfg = *o.isolation
 	}
-	return newIsolatedTemplate(name, src, cfg)
+	w, err := newIsolatedTemplate(name, src, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, nil, nil
 }
 
 // IdempotencyKeyHeader returns the header name set by
