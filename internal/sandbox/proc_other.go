@@ -5,6 +5,7 @@ package sandbox
 import (
 	"os"
 	"os/exec"
+	"time"
 )
 
 // setProcAttr leaves the worker's process attributes as they are.
@@ -19,3 +20,6 @@ func isBrokenPipe(error) bool { return false }
 
 // blockingPipe returns an ordinary pipe.
 func blockingPipe() (r, w *os.File, err error) { return os.Pipe() }
+
+// spinUntilReadable returns at once: elsewhere the reads sleep.
+func spinUntilReadable(int, time.Duration) {}

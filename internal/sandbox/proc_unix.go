@@ -7,7 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // setProcAttr puts a worker in a process group of its own, so that a
@@ -43,4 +47,18 @@ func blockingPipe() (r, w *os.File, err error) {
 		return nil, nil, err
 	}
 	return os.NewFile(uintptr(fds[0]), "|0"), os.NewFile(uintptr(fds[1]), "|1"), nil
+}
+
+// spinUntilReadable polls fd, without sleeping, until it has data or is
+// closed, or limit passes, and lets other goroutines run between polls.
+func spinUntilReadable(fd int, limit time.Duration) {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	deadline := time.Now().Add(limit)
+	for {
+		n, err := unix.Poll(fds, 0)
+		if n != 0 || (err != nil && err != unix.EINTR) || !time.Now().Before(deadline) {
+			return
+		}
+		runtime.Gosched()
+	}
 }

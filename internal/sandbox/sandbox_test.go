@@ -292,3 +292,15 @@ func TestConcurrentEvaluations(t *testing.T) {
 	}
 	assert.LessOrEqual(t, tpl.pool.started.Load(), int64(3))
 }
+
+// TestGCPercent checks a worker's GOGC: 400 at the default limit, and a
+// heap goal under a quarter of smaller limits.
+func TestGCPercent(t *testing.T) {
+	for limit, want := range map[int64]int{DefaultMemoryLimit: 400, 64 << 20: 400, 32 << 20: 200, 16 << 20: 100, 4 << 20: 100} {
+		got := gcPercent(limit)
+		assert.Equal(t, want, got, "limit %d", limit)
+		if limit >= 16<<20 {
+			assert.LessOrEqual(t, int64(4<<20)*int64(got)/100, limit/4, "limit %d: heap goal", limit)
+		}
+	}
+}
