@@ -1,0 +1,74 @@
+package smscourier
+
+import "time"
+
+// RoutingConfig configures a Router: named gateways, and routes that map
+// recipients to an ordered list of them. ParseRoutingConfig reads it from a
+// config document's smscourier section, beside a Kratos courier section
+// that stays valid for Kratos.
+type RoutingConfig struct {
+	// Gateways are the gateways by name. Each is a whole SMS block, as
+	// courier.sms is: its own from, request_config, auth and templates. A
+	// gateway must be enabled. Names are lowercase letters, digits, '-'
+	// and '_', starting with a letter; GatewayCourier names the one that
+	// ParseRoutingConfig takes from the Kratos courier section.
+	Gateways map[string]SMSConfig
+	// Routes map E.164 prefixes to gateways: the route with the longest
+	// prefix of the recipient's number is taken.
+	Routes []Route
+	// Default is the route of recipients that no prefix matches, numbers
+	// not in E.164 form included. Its Prefixes must be empty.
+	Default Route
+	// Breaker configures each gateway's circuit breaker.
+	Breaker BreakerConfig
+}
+
+// GatewayCourier is the name of the gateway that ParseRoutingConfig reads
+// from the Kratos courier section (courier.sms or the sms channel).
+const GatewayCourier = "courier"
+
+// Route is an ordered list of gateways for the recipients whose numbers
+// start with one of its prefixes.
+type Route struct {
+	// Prefixes are E.164 prefixes: '+' and 1 to 15 digits ("+1", "+44",
+	// "+4470"). Each prefix belongs to one route.
+	Prefixes []string
+	// Gateways are tried in order. A step names one gateway, or shares
+	// the messages among several by weight.
+	Gateways []RouteStep
+	// FailoverOnRejected moves on to the next gateway after ErrRejected
+	// too (a 4xx other than 408 and 429): for gateways known to reject
+	// numbers that others accept. By default a rejection ends the send,
+	// since the number or the text is at fault.
+	FailoverOnRejected bool
+}
+
+// RouteStep is one step of a route: one gateway, or several that share
+// the messages by weight. Exactly one of Gateway and Share is set.
+type RouteStep struct {
+	// Gateway names one gateway.
+	Gateway string
+	// Share names several gateways with positive weights: each message
+	// goes first to one of them, chosen at random in proportion to the
+	// weights, and fails over to the others of the step in order of
+	// weight (then name) before the next step.
+	Share map[string]int
+}
+
+// BreakerConfig configures the circuit breaker each gateway of a Router
+// has. The zero value takes the defaults.
+type BreakerConfig struct {
+	// Failures is how many consecutive failed attempts at a gateway
+	// (not sent, refused, or outcome unknown) open its breaker; 0 means
+	// DefaultBreakerFailures.
+	Failures int
+	// CoolDown is how long an open breaker skips its gateway before it
+	// lets one probe through; 0 means DefaultBreakerCoolDown.
+	CoolDown time.Duration
+}
+
+// Defaults of BreakerConfig.
+const (
+	DefaultBreakerFailures = 5
+	DefaultBreakerCoolDown = 30 * time.Second
+)
