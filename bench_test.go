@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -247,6 +248,10 @@ func BenchmarkSend(b *testing.B) {
 						})
 						trusted.client.CloseIdleConnections()
 					}
+					r := benchRouter(b, bc, srv.URL)
+					b.Run("router", func(b *testing.B) {
+						run(b, func() error { return r.Send(ctx, benchTo, benchText) })
+					})
 					client := handwrittenClient()
 					b.Run("handwritten", func(b *testing.B) {
 						run(b, func() error {
@@ -265,9 +270,70 @@ func BenchmarkSend(b *testing.B) {
 					})
 					client.CloseIdleConnections()
 					c.client.CloseIdleConnections()
+					r.Gateway("gw").client.CloseIdleConnections()
 				})
 			}
 		})
+	}
+}
+
+// benchRouter is a Router of one gateway configured as benchCourier's.
+func benchRouter(b *testing.B, bc benchCase, gatewayURL string) *Router {
+	b.Helper()
+	cfg := SMSConfig{
+		Enabled: true,
+		From:    benchFrom,
+		RequestConfig: RequestConfig{
+			URL:     gatewayURL + "/2010-04-01/Accounts/AC123/Messages.json",
+			Method:  http.MethodPost,
+			Body:    "base64://" + base64.StdEncoding.EncodeToString([]byte(bc.src)),
+			Headers: map[string]string{"Content-Type": bc.contentType},
+			Auth:    AuthConfig{Type: AuthBasicAuth, Config: AuthParams{User: "AC123", Password: "token"}},
+		},
+	}
+	r, err := NewRouter(RoutingConfig{Gateways: map[string]SMSConfig{"gw": cfg}, Default: Route{Gateways: []RouteStep{{Gateway: "gw"}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// BenchmarkRoute measures choosing the route and its first gateway for a
+// recipient in a table of 1,000 prefixes of 2 to 6 digits, a share among
+// them.
+func BenchmarkRoute(b *testing.B) {
+	cfg := RoutingConfig{
+		Gateways: map[string]SMSConfig{
+			"a": smsConfig("http://127.0.0.1:1/send", ""),
+			"b": smsConfig("http://127.0.0.1:1/send", ""),
+		},
+		Default: Route{Gateways: []RouteStep{{Gateway: "a"}}},
+	}
+	seen := map[string]bool{}
+	for i := 0; len(cfg.Routes) < 1000; i++ {
+		p := "+" + strconv.Itoa(100000+i*7919%899999)[:2+i%5]
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		rt := Route{Prefixes: []string{p}, Gateways: []RouteStep{{Gateway: "a"}}}
+		if i%2 == 0 {
+			rt.Gateways = []RouteStep{{Share: map[string]int{"a": 70, "b": 30}}}
+		}
+		cfg.Routes = append(cfg.Routes, rt)
+	}
+	r, err := NewRouter(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tos := []string{"+14134242223", "+447012345678", "+33612345678", "+8613812345678", "+5511987654321", "+27821234567"}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if r.lookup(tos[i%len(tos)]).first(true) == nil {
+			b.Fatal("no gateway")
+		}
+		i++
 	}
 }
 

@@ -92,10 +92,7 @@ var _ Sender = (*Courier)(nil)
 // A config with enabled: false yields a Courier whose methods return
 // ErrDisabled; its template is not loaded.
 func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
-	var o options
-	for _, opt := range opts {
-		opt.apply(&o)
-	}
+	o := applyOptions(opts)
 	const prefix = "courier.sms"
 	ps := cfg.check(prefix)
 	o.check(&ps)
@@ -113,6 +110,31 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 			return nil, err
 		}
 	}
+	var ce ConfigError
+	c, err := build(cfg, &o, prefix, &ce)
+	if err != nil {
+		return nil, err
+	}
+	if len(ce.Problems) > 0 {
+		return nil, &ce
+	}
+	return c, nil
+}
+
+// applyOptions applies opts in order.
+func applyOptions(opts []Option) options {
+	var o options
+	for _, opt := range opts {
+		opt.apply(&o)
+	}
+	return o
+}
+
+// build makes the Courier of cfg and o, both already checked, and loads
+// its templates. A template's problem is added to ce at its key path below
+// prefix; an error is one that ends the building (the client cannot be
+// made).
+func build(cfg SMSConfig, o *options, prefix string, ce *ConfigError) (*Courier, error) {
 	rc := cfg.RequestConfig
 	u, _ := url.Parse(rc.URL) // validated by check
 	c := &Courier{
@@ -135,7 +157,7 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 	if o.idemHeader != "" {
 		c.idemHeader = http.CanonicalHeaderKey(o.idemHeader)
 	}
-	if err := c.setClient(&o, rc.Auth); err != nil {
+	if err := c.setClient(o, rc.Auth); err != nil {
 		return nil, err
 	}
 	for name, value := range rc.Headers {
@@ -146,24 +168,20 @@ func New(cfg SMSConfig, opts ...Option) (*Courier, error) {
 	c.header.Del("Host")
 	c.secrets = c.credentials()
 	// Both templates are loaded, so that a problem with each is reported.
-	var ce ConfigError
 	if rc.Body != "" && rc.Method != http.MethodTrace {
 		if c.header.Get("Content-Type") == "" {
 			c.header.Set("Content-Type", "application/json")
 		}
 		c.encoding = encodingFor(c.header.Get("Content-Type"))
-		if err := c.loadTemplate(rc.Body, &o); err != nil {
+		if err := c.loadTemplate(rc.Body, o); err != nil {
 			ce.add(prefix+".request_config.body", err)
 		}
 	}
 	if rc.Response != "" {
 		var err error
-		if c.response, _, err = c.compile(rc.Response, &o, false); err != nil {
+		if c.response, _, err = c.compile(rc.Response, o, false); err != nil {
 			ce.add(prefix+".request_config.response", err)
 		}
-	}
-	if len(ce.Problems) > 0 {
-		return nil, &ce
 	}
 	return c, nil
 }

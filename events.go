@@ -106,7 +106,22 @@ type Event struct {
 	// waiting for a retry (its context ended): Attempt names the last
 	// attempt, which had an event of its own, and Duration is 0.
 	Abandoned bool
+	// Tried is, for a Router, the send's steps so far, this attempt last
+	// (see Result.Tried); nil for a Courier.
+	Tried []Try
+	// Breaker is set, for a Router, on the event of a gateway's circuit
+	// breaker changing state: the new state, BreakerOpen, BreakerHalfOpen
+	// or BreakerClosed. Such an event belongs to no send: it names the
+	// Gateway, and its other fields are zero.
+	Breaker string
 }
+
+// States of a Router's circuit breaker, in Event.Breaker.
+const (
+	BreakerClosed   = "closed"    // requests pass
+	BreakerOpen     = "open"      // the gateway is skipped for the cool-down
+	BreakerHalfOpen = "half-open" // one probe may pass
+)
 
 // logEvent writes ev to l: an attempt at debug level, then "sent" (info),
 // "retrying" (info) or "failed" (warn); a message refused before any
@@ -124,6 +139,13 @@ func logEvent(ctx context.Context, l *slog.Logger, ev Event) {
 	class := slog.String("class", string(ev.Class))
 	status := slog.Int("status", ev.Status)
 	switch {
+	case ev.Breaker != "":
+		level := slog.LevelInfo
+		if ev.Breaker == BreakerOpen {
+			level = slog.LevelWarn
+		}
+		l.LogAttrs(ctx, level, "smscourier: circuit breaker", slog.String("gateway", ev.Gateway), slog.String("state", ev.Breaker))
+		return
 	case ev.Attempt == 0:
 		level := slog.LevelWarn
 		if ev.Class == ClassCancelled {

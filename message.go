@@ -74,9 +74,36 @@ type Result struct {
 	Segments SegmentInfo
 	// Gateway names the gateway the attempts went to: for a Courier, its
 	// host (host:port when the URL has a port), as logs and events name it;
-	// "" when no attempt was made.
+	// for a Router, the name of the gateway that answered, or else of the
+	// last one tried; "" when no attempt was made.
 	Gateway string
+	// Tried lists, for a Router, each gateway of the route in the order it
+	// was tried or passed over in this send, one entry per attempt or
+	// skip; nil for a Courier.
+	Tried []Try
 }
+
+// Try is one step of a Router's send: an attempt at a gateway, or the
+// reason it was passed over without a request.
+type Try struct {
+	// Gateway is the gateway's name.
+	Gateway string
+	// Class is the attempt's outcome; "" for a gateway passed over.
+	Class Class
+	// Skipped says why the gateway was passed over without a request:
+	// SkipCircuitOpen or SkipRetryAfter; "" for an attempt.
+	Skipped string
+}
+
+// Reasons a Router passes a gateway over, in Try.Skipped.
+const (
+	// SkipCircuitOpen: the gateway's circuit breaker is open after
+	// consecutive failures, or its one probe is in flight.
+	SkipCircuitOpen = "circuit_open"
+	// SkipRetryAfter: the gateway refused with Retry-After, and the wait
+	// it asked for has not passed.
+	SkipRetryAfter = "retry_after"
+)
 
 // Validate reports whether any Courier would accept m: the checks
 // SendMessage and Render make before rendering, less those a Courier's
