@@ -311,7 +311,7 @@ func BenchmarkRoute(b *testing.B) {
 	}
 	seen := map[string]bool{}
 	for i := 0; len(cfg.Routes) < 1000; i++ {
-		p := "+" + strconv.Itoa(100000+i*7919%899999)[:2+i%5]
+		p := "+" + strconv.Itoa(100000 + i*7919%899999)[:2+i%5]
 		if seen[p] {
 			continue
 		}

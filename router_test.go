@@ -73,13 +73,13 @@ func keyOf(r smstest.Request) string {
 func TestRouterFailover(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name                   string
-		primary                []smstest.Reply // nil: connections refused
-		route                  func(*Route)
-		opts                   []Option
+		name                    string
+		primary                 []smstest.Reply // nil: connections refused
+		route                   func(*Route)
+		opts                    []Option
 		wantPrimary, wantSecond int
-		wantErr                error
-		wantTried              []Try
+		wantErr                 error
+		wantTried               []Try
 	}{
 		{
 			name:        "connection refused: once via the secondary",
