@@ -87,12 +87,12 @@ type Result struct {
 // reason it was passed over without a request.
 type Try struct {
 	// Gateway is the gateway's name.
-	Gateway string
+	Gateway string `json:"gateway"`
 	// Class is the attempt's outcome; "" for a gateway passed over.
-	Class Class
+	Class Class `json:"class,omitempty"`
 	// Skipped says why the gateway was passed over without a request:
 	// SkipCircuitOpen or SkipRetryAfter; "" for an attempt.
-	Skipped string
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // Reasons a Router passes a gateway over, in Try.Skipped.
