@@ -603,13 +603,6 @@ func (s *routedSend) notPrepared(ctx context.Context, g *routeGateway, h *hop, e
 	case class == ClassExpired && s.res.Attempts > 0:
 		return fmt.Errorf("%w (the message's NotAfter passed before the next gateway: %w)", s.lastErr, ErrExpired), true
 	}
-	if s.res.Attempts == 0 {
-		if s.watched {
-			ev := s.event(g, 0)
-			ev.Class, ev.Final = class, true
-			s.r.emit(ctx, ev)
-		}
-	}
 	return err, true
 }
 
@@ -698,6 +691,14 @@ func (s *routedSend) finish(ctx context.Context, err error) error {
 		s.pending.Class = ClassOf(err)
 	}
 	s.flush(ctx, true, 0)
+	if s.res.Attempts == 0 && err != nil && s.watched {
+		// Refused before any request: invalid, expired, every template
+		// failed, or every gateway asked to wait.
+		ev := s.event(s.chain[0], 0)
+		ev.Class, ev.Final = ClassOf(err), true
+		ev.Tried = slices.Clone(s.res.Tried)
+		s.r.emit(ctx, ev)
+	}
 	return err
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -509,4 +511,32 @@ func TestRouterDisabled(t *testing.T) {
 	_, err = (&Router{}).SendMessage(context.Background(), Message{To: "+14134242223", Body: "code"})
 	require.Error(t, err)
 	assert.False(t, errors.Is(err, ErrDisabled))
+}
+
+// TestRouterRefusedBeforeAnyRequest checks that a send that makes no
+// request logs one "not sent" record, as a Courier's does.
+func TestRouterRefusedBeforeAnyRequest(t *testing.T) {
+	t.Parallel()
+	var buf strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r := newRouter(t, failover(deadGateway(), deadGateway()), WithLogger(logger))
+	_, err := r.SendMessage(context.Background(), Message{To: " ", Body: "code"})
+	require.ErrorIs(t, err, ErrInvalidMessage)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, 1, strings.Count(buf.String(), "smscourier: not sent"), buf.String())
+	assert.Contains(t, buf.String(), "class=invalid_message")
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
