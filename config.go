@@ -161,41 +161,62 @@ func ParseConfig(data []byte) (SMSConfig, error) {
 	if err != nil {
 		return SMSConfig{}, err
 	}
-	var ps problems
-	cfg, prefix, headerKey := decodeDocument(doc, &ps)
-	if prefix != "" {
-		// Report the rule violations too, except those about a key whose
-		// value was already reported as malformed.
-		for _, p := range cfg.check(prefix).list {
-			p.Path = strings.Replace(p.Path, ".request_config.headers", ".request_config."+headerKey, 1)
-			if !ps.covers(p.Path) {
-				ps.list = append(ps.list, p)
-			}
-		}
-	}
+	cfg, _, ps := decodeKratos(doc, true)
 	if err := ps.err(); err != nil {
 		return SMSConfig{}, err
 	}
 	return cfg, nil
 }
 
+// decodeKratos decodes and checks the SMS block of a decoded document, as
+// ParseConfig does, returning it with the key path under which it was found
+// ("" when none was) and every problem found. When required is false, a
+// document without an SMS block (no courier section, or one without sms
+// settings) is no problem.
+func decodeKratos(doc any, required bool) (SMSConfig, string, problems) {
+	var ps problems
+	cfg, prefix, headerKey := decodeDocument(doc, required, &ps)
+	if prefix != "" {
+		checkDecoded(cfg, prefix, headerKey, &ps)
+	}
+	return cfg, prefix, ps
+}
+
+// checkDecoded adds to ps the problems of cfg.check(prefix), cfg being a
+// block decoded from a document that spells its headers key headerKey,
+// except those about a key whose value was already reported as malformed.
+func checkDecoded(cfg SMSConfig, prefix, headerKey string, ps *problems) {
+	for _, p := range cfg.check(prefix).list {
+		p.Path = strings.Replace(p.Path, ".request_config.headers", ".request_config."+headerKey, 1)
+		if !ps.covers(p.Path) {
+			ps.list = append(ps.list, p)
+		}
+	}
+}
+
 // decodeDocument finds the SMS block in a decoded document and decodes it.
 // It returns the key path under which the block was found ("" when none
 // was) and the spelling of the headers key the document used.
-func decodeDocument(doc any, ps *problems) (cfg SMSConfig, prefix, headerKey string) {
-	cfg, prefix, block := decodeBlock(doc, ps)
-	headerKey = "headers"
+func decodeDocument(doc any, required bool, ps *problems) (cfg SMSConfig, prefix, headerKey string) {
+	cfg, prefix, block := decodeBlock(doc, required, ps)
+	return cfg, prefix, headerKeyOf(block)
+}
+
+// headerKeyOf returns the spelling of the headers key that an SMS block
+// uses: "header" (the seeds') or "headers".
+func headerKeyOf(block map[string]any) string {
 	if rc, ok := block["request_config"].(map[string]any); ok {
 		if _, ok := rc["header"]; ok {
-			headerKey = "header"
+			return "header"
 		}
 	}
-	return cfg, prefix, headerKey
+	return "headers"
 }
 
 // decodeBlock finds the SMS block in a decoded document and decodes it,
-// returning the key path under which it was found and the raw block.
-func decodeBlock(doc any, ps *problems) (SMSConfig, string, map[string]any) {
+// returning the key path under which it was found and the raw block. A
+// document without one is a problem only when required is set.
+func decodeBlock(doc any, required bool, ps *problems) (SMSConfig, string, map[string]any) {
 	root, ok := doc.(map[string]any)
 	if !ok {
 		ps.add("document", "must be a mapping")
@@ -203,6 +224,9 @@ func decodeBlock(doc any, ps *problems) (SMSConfig, string, map[string]any) {
 	}
 	courierRaw, ok := root["courier"]
 	if !ok {
+		if !required {
+			return SMSConfig{}, "", nil
+		}
 		ps.add("courier", "not found: expected courier.sms or a courier.channels entry with id sms")
 		return SMSConfig{}, "", nil
 	}
@@ -221,7 +245,7 @@ func decodeBlock(doc any, ps *problems) (SMSConfig, string, map[string]any) {
 		return decodeSMS(sms, "courier.sms", ps), "courier.sms", block
 	case hasChannel:
 		return decodeChannel(channel, channelPath, ps), channelPath, channel
-	case len(ps.list) == 0:
+	case required && len(ps.list) == 0:
 		ps.add("courier", "no SMS settings: expected courier.sms or a courier.channels entry with id sms")
 	}
 	return SMSConfig{}, "", nil
@@ -604,7 +628,8 @@ type blockLayout int
 const (
 	seedsBlock   blockLayout = 1 << iota // courier.sms, the seeds' layout
 	channelBlock                         // a courier.channels entry, current Kratos
-	anyBlock     = seedsBlock | channelBlock
+	gatewayBlock                         // an smscourier.gateways entry, always enabled
+	anyBlock     = seedsBlock | channelBlock | gatewayBlock
 )
 
 // configKey is one key of the SMS block. The table of them, configKeys, is
@@ -614,7 +639,7 @@ type configKey struct {
 	path    string // below the block: "request_config.auth.config.password"
 	kind    keyKind
 	layout  blockLayout
-	env     bool // a COURIER_* variable may set it
+	env     bool // a variable (COURIER_*, SMSCOURIER_GATEWAYS_*) may set it
 	url     bool // a URL or URI whose credentials Redacted hides
 	str     func(*SMSConfig) *string
 	secret  func(*SMSConfig) *Secret

@@ -76,20 +76,7 @@ func ParseConfigEnv(data []byte, environ []string) (SMSConfig, error) {
 		return ParseConfig(data)
 	}
 
-	ov := overrides{set: map[string]envSetting{}}
-	keys := knownEnvKeys(root)
-	for _, kv := range environ {
-		name, value, ok := strings.Cut(kv, "=")
-		if !ok || name == "" {
-			continue
-		}
-		key, ok := keys[strings.ToUpper(name)]
-		if !ok {
-			continue
-		}
-		ov.apply(root, key, name, value)
-	}
-
+	ov := applyEnv(root, knownEnvKeys(root), environ)
 	if len(ov.set) == 0 && len(ov.problems) == 0 {
 		return ParseConfig(data) // nothing to override
 	}
@@ -105,6 +92,24 @@ func ParseConfigEnv(data []byte, environ []string) (SMSConfig, error) {
 	return ov.result(cfg, err)
 }
 
+// applyEnv sets in root every key of keys that a variable of environ
+// names, matching names without regard to case, and returns what it did.
+func applyEnv(root map[string]any, keys map[string]envKey, environ []string) *overrides {
+	ov := &overrides{set: map[string]envSetting{}}
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			continue
+		}
+		key, ok := keys[strings.ToUpper(name)]
+		if !ok {
+			continue
+		}
+		ov.apply(root, key, name, value)
+	}
+	return ov
+}
+
 // envKey is a config key that a variable may set.
 type envKey struct {
 	segs   []any  // key path: string keys and int list indexes
@@ -112,9 +117,28 @@ type envKey struct {
 	isBool bool
 }
 
-// knownEnvKeys returns the keys variables may set in doc, by variable name.
+// knownEnvKeys returns the keys variables may set in the Kratos section of
+// doc, by variable name.
 func knownEnvKeys(doc map[string]any) map[string]envKey {
 	keys := make(map[string]envKey)
+	addEnvBlock(keys, seedsBlock, "courier", "sms")
+	entries := 1
+	if courier, ok := doc["courier"].(map[string]any); ok {
+		if list, ok := courier["channels"].([]any); ok {
+			entries = max(1, len(list))
+		}
+	}
+	for i := range entries {
+		addEnvBlock(keys, channelBlock, "courier", "channels", i)
+	}
+	return keys
+}
+
+// addEnvBlock adds to keys the keys of configKeys that a variable may set
+// in an SMS block of the given layout found at the key path prefix (string
+// keys and int list indexes). A variable's name is the key path upper-cased,
+// its parts joined by underscores, with '-' written '_'.
+func addEnvBlock(keys map[string]envKey, layout blockLayout, prefix ...any) {
 	add := func(isBool bool, segs ...any) {
 		var name, path strings.Builder
 		for i, s := range segs {
@@ -123,7 +147,7 @@ func knownEnvKeys(doc map[string]any) map[string]envKey {
 			}
 			switch s := s.(type) {
 			case string:
-				name.WriteString(strings.ToUpper(s))
+				name.WriteString(envName(s))
 				if i > 0 {
 					path.WriteByte('.')
 				}
@@ -139,30 +163,22 @@ func knownEnvKeys(doc map[string]any) map[string]envKey {
 			isBool: isBool,
 		}
 	}
-	// The keys of configKeys a variable may set, below each block.
-	block := func(layout blockLayout, prefix ...any) {
-		for _, k := range configKeys {
-			if !k.env || k.layout != 0 && k.layout&layout == 0 {
-				continue
-			}
-			segs := append([]any{}, prefix...)
-			for part := range strings.SplitSeq(k.path, ".") {
-				segs = append(segs, part)
-			}
-			add(k.kind == kindBool, segs...)
+	for _, k := range configKeys {
+		if !k.env || k.layout != 0 && k.layout&layout == 0 {
+			continue
 		}
-	}
-	block(seedsBlock, "courier", "sms")
-	entries := 1
-	if courier, ok := doc["courier"].(map[string]any); ok {
-		if list, ok := courier["channels"].([]any); ok {
-			entries = max(1, len(list))
+		segs := append([]any{}, prefix...)
+		for part := range strings.SplitSeq(k.path, ".") {
+			segs = append(segs, part)
 		}
+		add(k.kind == kindBool, segs...)
 	}
-	for i := range entries {
-		block(channelBlock, "courier", "channels", i)
-	}
-	return keys
+}
+
+// envName is a key as a variable's name spells it: upper-cased, with '-'
+// written '_'.
+func envName(key string) string {
+	return strings.ReplaceAll(strings.ToUpper(key), "-", "_")
 }
 
 // envSetting records a key set from the environment.
@@ -251,8 +267,18 @@ func (ov *overrides) note(key envKey, i int, name string) {
 // result merges the problems of the overrides into ParseConfig's outcome,
 // naming the variables and keeping their values out.
 func (ov *overrides) result(cfg SMSConfig, err error) (SMSConfig, error) {
+	if err := ov.merge(err); err != nil {
+		return SMSConfig{}, err
+	}
+	return cfg, nil
+}
+
+// merge returns err, the outcome of parsing the overridden document, with
+// the problems of the overrides added and the variables named: nil when
+// there are none, else a *ConfigError.
+func (ov *overrides) merge(err error) error {
 	if err == nil && len(ov.problems) == 0 {
-		return cfg, nil
+		return nil
 	}
 	list := append([]Problem(nil), ov.problems...)
 	var ce *ConfigError
@@ -261,9 +287,9 @@ func (ov *overrides) result(cfg SMSConfig, err error) (SMSConfig, error) {
 			list = append(list, ov.annotate(p))
 		}
 	} else if err != nil {
-		return SMSConfig{}, err
+		return err
 	}
-	return SMSConfig{}, &ConfigError{Problems: list}
+	return &ConfigError{Problems: list}
 }
 
 // annotate names the variable behind a problem. Problems never quote a

@@ -5,19 +5,25 @@ import "time"
 // RoutingConfig configures a Router: named gateways, and routes that map
 // recipients to an ordered list of them. ParseRoutingConfig reads it from a
 // config document's smscourier section, beside a Kratos courier section
-// that stays valid for Kratos.
+// that stays valid for Kratos. A config built in Go is checked by the same
+// rules, stated on the fields, and its problems are reported with the key
+// paths the document would have (smscourier.routes[0].prefixes[1]).
 type RoutingConfig struct {
-	// Gateways are the gateways by name. Each is a whole SMS block, as
-	// courier.sms is: its own from, request_config, auth and templates. A
-	// gateway must be enabled. Names are lowercase letters, digits, '-'
-	// and '_', starting with a letter; GatewayCourier names the one that
-	// ParseRoutingConfig takes from the Kratos courier section.
+	// Gateways are the gateways by name; at least one is required. Each
+	// is a whole SMS block, as courier.sms is: its own from,
+	// request_config, auth and templates. A gateway that a route names
+	// must be enabled, except when every gateway is disabled and no route
+	// but Default names them: the Router then answers ErrDisabled. Names
+	// are at most 64 lowercase letters, digits, '-' and '_', starting with
+	// a letter; GatewayCourier names the one that ParseRoutingConfig takes
+	// from the Kratos courier section. Every gateway but GatewayCourier
+	// must be named by a route.
 	Gateways map[string]SMSConfig
 	// Routes map E.164 prefixes to gateways: the route with the longest
-	// prefix of the recipient's number is taken.
+	// prefix of the recipient's number is taken. Optional.
 	Routes []Route
 	// Default is the route of recipients that no prefix matches, numbers
-	// not in E.164 form included. Its Prefixes must be empty.
+	// not in E.164 form included. Required; its Prefixes must be empty.
 	Default Route
 	// Breaker configures each gateway's circuit breaker.
 	Breaker BreakerConfig
@@ -31,10 +37,13 @@ const GatewayCourier = "courier"
 // start with one of its prefixes.
 type Route struct {
 	// Prefixes are E.164 prefixes: '+' and 1 to 15 digits ("+1", "+44",
-	// "+4470"). Each prefix belongs to one route.
+	// "+4470"). A route has at least one, and each prefix belongs to one
+	// route.
 	Prefixes []string
-	// Gateways are tried in order. A step names one gateway, or shares
-	// the messages among several by weight.
+	// Gateways are tried in order; at least one step is required. A step
+	// names one gateway, or shares the messages among several by weight.
+	// Every gateway named must be defined in RoutingConfig.Gateways, and
+	// appear at most once in the route, across steps and shares.
 	Gateways []RouteStep
 	// FailoverOnRejected moves on to the next gateway after ErrRejected
 	// too (a 4xx other than 408 and 429): for gateways known to reject
@@ -48,10 +57,10 @@ type Route struct {
 type RouteStep struct {
 	// Gateway names one gateway.
 	Gateway string
-	// Share names several gateways with positive weights: each message
-	// goes first to one of them, chosen at random in proportion to the
-	// weights, and fails over to the others of the step in order of
-	// weight (then name) before the next step.
+	// Share names at least two gateways with weights from 1 to 1000000:
+	// each message goes first to one of them, chosen at random in
+	// proportion to the weights, and fails over to the others of the step
+	// in order of weight (then name) before the next step.
 	Share map[string]int
 }
 
@@ -60,10 +69,11 @@ type RouteStep struct {
 type BreakerConfig struct {
 	// Failures is how many consecutive failed attempts at a gateway
 	// (not sent, refused, or outcome unknown) open its breaker; 0 means
-	// DefaultBreakerFailures.
+	// DefaultBreakerFailures. It must not be negative.
 	Failures int
 	// CoolDown is how long an open breaker skips its gateway before it
-	// lets one probe through; 0 means DefaultBreakerCoolDown.
+	// lets one probe through; 0 means DefaultBreakerCoolDown. It must not
+	// be negative.
 	CoolDown time.Duration
 }
 
