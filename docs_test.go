@@ -9,7 +9,8 @@ package smscourier_test
 //     block is a fragment that must appear, whitespace aside, in a Go file of
 //     the repository (example_docs_test.go holds those of the docs).
 //   - yaml: parsed by ParseConfig, which must succeed, unless the first line
-//     is "# error: TEXT": then it must fail with an error containing TEXT.
+//     is "# error: TEXT": then it must fail with an error containing TEXT;
+//     "yaml routing": parsed by ParseRoutingConfig and built by NewRouter.
 //   - jsonnet: a body template, loaded by New and rendered by Render;
 //     "jsonnet response": a response template, run by a send to a fake
 //     gateway replying 200 with responseReply; either must succeed.
@@ -99,6 +100,8 @@ func TestDocs(t *testing.T) {
 					checkFragment(t, b)
 				case b.Lang == "yaml" && len(b.Attrs) == 0:
 					checkYAML(t, b)
+				case b.Lang == "yaml" && len(b.Attrs) == 1 && b.Attrs[0] == "routing":
+					checkRoutingYAML(t, b)
 				case b.Lang == "jsonnet" && len(b.Attrs) == 0:
 					checkBodyTemplate(t, b)
 				case b.Lang == "jsonnet" && len(b.Attrs) == 1 && b.Attrs[0] == "response":
@@ -202,6 +205,22 @@ var errorLine = regexp.MustCompile(`^# error: (.+)\n`)
 
 func checkYAML(t *testing.T, b docstest.Block) {
 	_, err := smscourier.ParseConfig([]byte(b.Text))
+	if m := errorLine.FindStringSubmatch(b.Text); m != nil {
+		require.Error(t, err, "%s: the block is marked # error", b.Where())
+		assert.Contains(t, err.Error(), m[1], b.Where())
+		return
+	}
+	assert.NoError(t, err, b.Where())
+}
+
+// checkRoutingYAML parses a routing config with ParseRoutingConfig and
+// builds its Router, which loads the templates; both must succeed, unless
+// the first line is "# error: TEXT": then one must fail with TEXT.
+func checkRoutingYAML(t *testing.T, b docstest.Block) {
+	cfg, err := smscourier.ParseRoutingConfig([]byte(b.Text))
+	if err == nil {
+		_, err = smscourier.NewRouter(cfg)
+	}
 	if m := errorLine.FindStringSubmatch(b.Text); m != nil {
 		require.Error(t, err, "%s: the block is marked # error", b.Where())
 		assert.Contains(t, err.Error(), m[1], b.Where())

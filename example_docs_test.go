@@ -10,6 +10,7 @@ package smscourier_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"time"
 
@@ -71,5 +72,21 @@ func docsPresets(sid, token string) error {
 	return err
 }
 
+// docsRouting is the fragment of docs/routing.md, "A two-provider config".
+func docsRouting(ctx context.Context) error {
+	cfg, err := smscourier.LoadRoutingConfigEnv("smscourier.yml", os.Environ())
+	if err != nil {
+		return err
+	}
+	router, err := smscourier.NewRouter(cfg, smscourier.WithIdempotencyKeyHeader("Idempotency-Key"))
+	if err != nil {
+		return err
+	}
+	res, err := router.SendMessage(ctx, smscourier.Message{To: "+447700900123", Body: "Your code is 123456"})
+	// res.Gateway is "vonage", or "twilio" if Vonage certainly did not send.
+	_ = res
+	return err
+}
+
 // The fragments are compiled, not run.
-var _ = []any{docsReadmeUse, docsSendMessage, docsFailureClasses, docsPresets}
+var _ = []any{docsReadmeUse, docsSendMessage, docsFailureClasses, docsPresets, docsRouting}

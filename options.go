@@ -146,8 +146,9 @@ func WithSSRFAllowlist(prefixes ...netip.Prefix) Option {
 // WithObserver calls fn with every Event of an attempt (Attempt 1 and up),
 // on the sending goroutine: what a metrics or tracing system needs. A send
 // given up while waiting for a retry (its context ended) ends with one more
-// Final event for its last attempt, with no Duration. fn must be fast and
-// safe for concurrent use.
+// Final event for its last attempt, with no Duration. A Router also calls
+// fn with each change of a gateway's circuit breaker (Event.Breaker). fn
+// must be fast and safe for concurrent use.
 func WithObserver(fn func(Event)) Option {
 	return optionFunc(func(o *options) { o.observer = fn })
 }

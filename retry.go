@@ -25,6 +25,10 @@ const (
 // The wait before retry n (n = 1, 2, ...) is a uniformly random duration in
 // [0, min(MaxDelay, BaseDelay * 2^(n-1))) ("full jitter"), or the gateway's
 // Retry-After when it sent one. Every retry resends the identical body.
+//
+// A Router applies the policy to the whole route: MaxAttempts counts passes
+// over the route, since moving on to the next gateway is not a retry, and
+// the waits come between passes.
 type RetryPolicy struct {
 	// MaxAttempts is the most HTTP requests one SendMessage makes, the first
 	// included. Default DefaultMaxAttempts (3); 1 turns retries off.
