@@ -64,6 +64,9 @@ func NewObserver(meter metric.Meter) (func(smscourier.Event), error) {
 		}
 	}
 	return func(e smscourier.Event) {
+		if e.Breaker != "" {
+			return // a Router's circuit breaker changed state: not an attempt
+		}
 		ctx := context.Background()
 		s := byClass[e.Class]
 		if e.Final {

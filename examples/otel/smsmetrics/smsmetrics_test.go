@@ -69,3 +69,26 @@ func TestObserverRecordsAttemptsDurationsAndSegments(t *testing.T) {
 	assert.Equal(t, uint64(1), segments.DataPoints[0].Count)
 	assert.Equal(t, int64(2), segments.DataPoints[0].Sum)
 }
+
+// TestObserverSkipsBreakerEvents checks that a Router's breaker changes,
+// which are not attempts, record nothing.
+func TestObserverSkipsBreakerEvents(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = provider.Shutdown(context.Background()) })
+	obs, err := smsmetrics.NewObserver(provider.Meter("test"))
+	require.NoError(t, err)
+	obs(smscourier.Event{Gateway: "twilio", Breaker: smscourier.BreakerOpen})
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				assert.Empty(t, d.DataPoints, m.Name)
+			case metricdata.Histogram[float64]:
+				assert.Empty(t, d.DataPoints, m.Name)
+			}
+		}
+	}
+}
