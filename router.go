@@ -310,11 +310,9 @@ func (r *Router) Gateway(name string) *Courier {
 func (r *Router) IdempotencyKeyHeader() string { return r.idemHeader }
 
 // String describes the Router by its gateways' names, for example
-// "smscourier.Router(twilio, vonage)".
-func (r *Router) String() string {
-	if r == nil {
-		return "<nil>"
-	}
+// "smscourier.Router(twilio, vonage)". A Router value and a *Router print
+// alike, without credentials; a nil *Router prints as "<nil>".
+func (r Router) String() string {
 	if r.disabled {
 		return "smscourier.Router(disabled)"
 	}
@@ -325,6 +323,13 @@ func (r *Router) String() string {
 	sort.Strings(names)
 	return "smscourier.Router(" + strings.Join(names, ", ") + ")"
 }
+
+// Format prints String for every verb, so that no verb (%+v, %#v, ...)
+// shows the credentials the Router holds.
+func (r Router) Format(f fmt.State, _ rune) { fmt.Fprint(f, r.String()) }
+
+// LogValue logs String.
+func (r Router) LogValue() slog.Value { return slog.StringValue(r.String()) }
 
 // errRouterNotBuilt is returned by the methods of a Router not made by
 // NewRouter.

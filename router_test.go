@@ -476,7 +476,12 @@ func TestRouterRender(t *testing.T) {
 	assert.Equal(t, secondary.URL()+"/send", req2.URL.String())
 	assert.Nil(t, r.Gateway("nope"))
 	assert.Equal(t, "smscourier.Router(primary, secondary)", fmt.Sprint(r))
-	assert.NotContains(t, fmt.Sprintf("%+v", r), "hunter2")
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		assert.Equal(t, "smscourier.Router(primary, secondary)", fmt.Sprintf(verb, r), verb)
+		assert.Equal(t, "smscourier.Router(primary, secondary)", fmt.Sprintf(verb, *r), verb)
+	}
+	var nilRouter *Router
+	assert.Equal(t, "<nil>", fmt.Sprint(nilRouter))
 	primary.AssertCount(t, 0)
 }
 
