@@ -165,6 +165,10 @@ func workerEnv() []string {
 // error wraps ctx.Err(); a worker that cannot start is an error wrapping
 // ErrUnavailable; every other failure is a *WorkerError.
 func (p *pool) do(ctx context.Context, job *workerJob, src []byte, limit time.Duration) (workerReply, error) {
+	if err := ctx.Err(); err != nil {
+		// A worker could answer before the kill that ctx orders lands.
+		return workerReply{}, fmt.Errorf("no template worker started: %w", err)
+	}
 	w, err := p.acquire(ctx)
 	if err != nil {
 		return workerReply{}, err
