@@ -25,11 +25,16 @@
 // COURIER_* environment variables override keys of the file, as in Kratos
 // (see smscourier.ParseConfigEnv); --env=false ignores them.
 //
+// A config with a top-level smscourier section is a routing config (see
+// smscourier.ParseRoutingConfigEnv): validate, render and send then use a
+// smscourier.Router, and show every gateway of a route.
+//
 // Exit status: 0 on success, 1 when the config is invalid or the message
 // could not be rendered or sent, 2 on a usage error.
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,6 +106,11 @@ COURIER_SMS_REQUEST_CONFIG_AUTH_CONFIG_PASSWORD or
 COURIER_CHANNELS_0_REQUEST_CONFIG_URL. Headers cannot be set this way.
 --env=false ignores the environment.
 
+A config file with a top-level smscourier section is a routing config: named
+gateways, routes by number prefix and a default route (see
+smscourier.ParseRoutingConfig); its courier section, if any, is the gateway
+named courier. validate, render and send then work on the whole route.
+
 The queue database is the SQLite file ` + defaultDatabase + ` unless
 --database names another file (a path, file:PATH or sqlite://PATH) or a
 PostgreSQL database (postgres://... or postgresql://...).
@@ -135,6 +145,20 @@ type. No credentials are printed. An http(s):// template is fetched.
 It also warns on stderr, without failing, about a method that is not upper
 case or not a standard HTTP method, and about placeholders (YOUR_..., as in
 the presets) still in place of real values.
+
+A routing config (a top-level smscourier section) is checked whole, every
+gateway's templates loaded, and summed up a line each:
+
+  valid: layout=smscourier gateways=2 routes=1
+  gateway courier: layout=courier.sms method=POST host=api.twilio.com ...
+  gateway vonage: method=POST host=rest.nexmo.com ...
+  route +44: vonage, courier
+  route default: {courier: 80, vonage: 20}
+  breaker: failures=5 cool_down=30s
+
+A share lists its gateways by weight, heaviest first; used=false marks the
+courier section's block when no route names it. The warnings name each
+gateway's key path (smscourier.gateways.NAME...).
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
@@ -158,6 +182,15 @@ Other headers, the rest of the URL and the body are shown as they are.
 
 The text form prints the body as is and ends it with a newline; --json
 prints {"method", "url", "headers", "body"} with the body exact.
+
+With a routing config (a top-level smscourier section) it prints the
+request of every gateway of the recipient's route, in the order a send
+tries them (a share's heaviest first), each after a line "gateway NAME (I of
+N)" and followed by a blank line but for the last, all with one idempotency
+key, each gateway's credentials redacted. A gateway whose template fails or
+cancels the message, which a send would move on from, shows "not rendered:
+ERROR". --json prints an array of the objects, each with "gateway" (and
+"error" in place of the request for one not rendered).
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
@@ -177,6 +210,12 @@ attempts, idempotency_key, and when known message_id, segments, error_code
 and retry_after. The reply body (exactly as received) and the gateway's
 error message are printed only with --show-reply. Failures that are safe to retry are retried
 (--attempts). Exits 0 when the gateway replied 2xx, 1 otherwise.
+
+With a routing config (a top-level smscourier section) it also prints
+gateway, the gateway of the last request (none before any), and
+tried, each step of the send in order: "vonage not_sent, courier ok", a
+gateway passed over as "vonage skipped (circuit_open)" or "(retry_after)".
+--attempts then counts passes over the route.
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
@@ -237,8 +276,8 @@ type invocation struct {
 }
 
 func (in *invocation) configFlags(fs *flag.FlagSet) {
-	fs.StringVar(&in.config, "config", "", "the Kratos config `FILE`, YAML or JSON (required)")
-	fs.BoolVar(&in.env, "env", true, "apply COURIER_* environment variable overrides, as Kratos does; --env=false ignores them")
+	fs.StringVar(&in.config, "config", "", "the Kratos or routing config `FILE`, YAML or JSON (required)")
+	fs.BoolVar(&in.env, "env", true, "apply COURIER_* (and SMSCOURIER_GATEWAYS_*) environment variable overrides, as Kratos does; --env=false ignores them")
 }
 
 // messageFlags are the flags of one message: enqueue's, and with
@@ -365,7 +404,10 @@ Environment variables override keys of the file as in Kratos: the key path
 upper-cased and joined by underscores, list indexes as numbers
 (COURIER_SMS_REQUEST_CONFIG_AUTH_CONFIG_PASSWORD,
 COURIER_CHANNELS_0_REQUEST_CONFIG_URL). Headers cannot be set this way.
---env=false ignores the environment.
+In a routing config (a top-level smscourier section), gateway NAME takes
+SMSCOURIER_GATEWAYS_<NAME>_FROM and SMSCOURIER_GATEWAYS_<NAME>_REQUEST_CONFIG_K
+(K: URL, METHOD, BODY, RESPONSE, AUTH_TYPE, AUTH_CONFIG_USER, ...), NAME
+upper-cased with '-' written '_'. --env=false ignores the environment.
 `
 
 // databaseFooter ends the usage text of the queue commands.
@@ -417,13 +459,30 @@ func (in *invocation) fail(err error) int {
 type loaded struct {
 	cfg    smscourier.SMSConfig
 	layout string // courier.sms or courier.channels[N]
+	// routing is the routing config of a document with a top-level
+	// smscourier section, else nil. cfg is then its GatewayCourier block,
+	// if any.
+	routing *smscourier.RoutingConfig
 }
 
 // load reads the config, with environment overrides unless --env=false.
+// A document with a top-level smscourier section is read as a routing
+// config (smscourier.ParseRoutingConfigEnv), any other as a Kratos config.
 func (in *invocation) load() (loaded, error) {
 	data, err := os.ReadFile(in.config)
 	if err != nil {
 		return loaded{}, fmt.Errorf("smscourier: load config: %w", err)
+	}
+	var environ []string
+	if in.env {
+		environ = in.environ
+	}
+	if hasRoutingSection(data) {
+		rc, err := smscourier.ParseRoutingConfigEnv(data, environ)
+		if err != nil {
+			return loaded{}, err
+		}
+		return loaded{cfg: rc.Gateways[smscourier.GatewayCourier], layout: layoutOf(data, environ), routing: &rc}, nil
 	}
 	var cfg smscourier.SMSConfig
 	if in.env {
@@ -434,17 +493,11 @@ func (in *invocation) load() (loaded, error) {
 	if err != nil {
 		return loaded{}, err
 	}
-	var environ []string
-	if in.env {
-		environ = in.environ
-	}
 	return loaded{cfg: cfg, layout: layoutOf(data, environ)}, nil
 }
 
-// newCourier builds the courier for l with the options the flags ask for,
-// then opts. New reports key paths under courier.sms; they are moved to the
-// layout the document uses.
-func (in *invocation) newCourier(l loaded, extra ...smscourier.Option) (*smscourier.Courier, error) {
+// options returns the options the flags ask for, then extra.
+func (in *invocation) options(extra ...smscourier.Option) []smscourier.Option {
 	var opts []smscourier.Option
 	if in.strictE164 {
 		opts = append(opts, smscourier.WithStrictE164())
@@ -455,18 +508,52 @@ func (in *invocation) newCourier(l loaded, extra ...smscourier.Option) (*smscour
 	if in.attempts > 0 {
 		opts = append(opts, smscourier.WithRetryPolicy(smscourier.RetryPolicy{MaxAttempts: in.attempts}))
 	}
-	c, err := smscourier.New(l.cfg, append(opts, extra...)...)
+	return append(opts, extra...)
+}
+
+// newSender builds what sends for l with the options the flags ask for,
+// then extra: a *smscourier.Router for a routing config, else a
+// *smscourier.Courier.
+func (in *invocation) newSender(l loaded, extra ...smscourier.Option) (smscourier.Sender, error) {
+	if l.routing != nil {
+		r, err := smscourier.NewRouter(*l.routing, in.options(extra...)...)
+		if err != nil {
+			return nil, movePaths(err, l.layout)
+		}
+		return r, nil
+	}
+	c, err := in.newCourier(l, extra...)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// newCourier builds the courier for l with the options the flags ask for,
+// then opts. New reports key paths under courier.sms; they are moved to the
+// layout the document uses.
+func (in *invocation) newCourier(l loaded, extra ...smscourier.Option) (*smscourier.Courier, error) {
+	c, err := smscourier.New(l.cfg, in.options(extra...)...)
+	if err != nil {
+		return nil, movePaths(err, l.layout)
+	}
+	return c, nil
+}
+
+// movePaths moves the key paths under courier.sms of the problems of a
+// *ConfigError err to layout, the block of the document that holds the
+// SMS settings, and returns err.
+func movePaths(err error, layout string) error {
 	var ce *smscourier.ConfigError
-	if errors.As(err, &ce) && l.layout != "courier.sms" {
+	if errors.As(err, &ce) && layout != "courier.sms" {
 		// The error is ours alone: edit it in place, keeping what it wraps.
 		for i, p := range ce.Problems {
 			if rest, ok := strings.CutPrefix(p.Path, "courier.sms"); ok && (rest == "" || rest[0] == '.') {
-				ce.Problems[i].Path = l.layout + rest
+				ce.Problems[i].Path = layout + rest
 			}
 		}
-		return nil, err
 	}
-	return c, err
+	return err
 }
 
 // layoutOf names the block of the document that holds the SMS settings of
@@ -513,11 +600,15 @@ func runValidate(in *invocation) int {
 	if err != nil {
 		return in.fail(err)
 	}
-	if _, err := in.newCourier(l); err != nil {
+	if _, err := in.newSender(l); err != nil {
 		return in.fail(err)
 	}
 	for _, w := range warnings(l) {
 		fmt.Fprintf(in.stderr, "smscourier validate: warning: %s\n", w)
+	}
+	if l.routing != nil {
+		fmt.Fprint(in.stdout, routingSummary(l))
+		return exitOK
 	}
 	fmt.Fprintln(in.stdout, summary(l))
 	return exitOK
@@ -525,10 +616,16 @@ func runValidate(in *invocation) int {
 
 // summary describes a valid config on one line, without credentials.
 func summary(l loaded) string {
-	cfg, rc := l.cfg, l.cfg.RequestConfig
-	fields := []string{"layout=" + l.layout, "enabled=" + strconv.FormatBool(cfg.Enabled)}
-	if rc.URL == "" { // a disabled config without request_config
-		return "valid: " + strings.Join(fields, " ")
+	fields := []string{"layout=" + l.layout, "enabled=" + strconv.FormatBool(l.cfg.Enabled)}
+	return "valid: " + strings.Join(append(fields, requestFields(l.cfg.RequestConfig)...), " ")
+}
+
+// requestFields describe the request_config rc as summary does, without
+// credentials: none when rc has no URL (a disabled block without
+// request_config).
+func requestFields(rc smscourier.RequestConfig) []string {
+	if rc.URL == "" {
+		return nil
 	}
 	host := ""
 	if u, err := url.Parse(rc.URL); err == nil {
@@ -550,17 +647,17 @@ func summary(l loaded) string {
 			}
 		}
 	}
-	fields = append(fields,
-		"method="+rc.Method,
-		"host="+host,
-		"auth="+auth,
-		"template="+templateKind(rc.Body),
-		"content_type="+printable(contentType),
-	)
+	fields := []string{
+		"method=" + rc.Method,
+		"host=" + host,
+		"auth=" + auth,
+		"template=" + templateKind(rc.Body),
+		"content_type=" + printable(contentType),
+	}
 	if rc.Response != "" {
 		fields = append(fields, "response_template="+templateKind(rc.Response))
 	}
-	return "valid: " + strings.Join(fields, " ")
+	return fields
 }
 
 // templateKind names where a template URI takes its template from.
@@ -580,27 +677,31 @@ func (in *invocation) message() smscourier.Message {
 	return smscourier.Message{To: in.to, Body: in.body, From: in.from, IdempotencyKey: in.idempotencyKey}
 }
 
-// prepare loads the config and builds the courier for render and send.
-func (in *invocation) prepare() (*smscourier.Courier, loaded, int) {
+// prepare loads the config and builds the sender for render and send: a
+// *smscourier.Router for a routing config, else a *smscourier.Courier.
+func (in *invocation) prepare() (smscourier.Sender, loaded, int) {
 	l, err := in.load()
 	if err != nil {
 		return nil, l, in.fail(err)
 	}
-	c, err := in.newCourier(l)
+	s, err := in.newSender(l)
 	if err != nil {
 		return nil, l, in.fail(err)
 	}
-	return c, l, exitOK
+	return s, l, exitOK
 }
 
 func runRender(in *invocation) int {
-	c, l, code := in.prepare()
-	if c == nil {
+	s, l, code := in.prepare()
+	if s == nil {
 		return code
 	}
 	ctx, cancel := context.WithTimeout(in.ctx, in.timeout)
 	defer cancel()
-	req, err := c.Render(ctx, in.message())
+	if r, ok := s.(*smscourier.Router); ok {
+		return in.renderRoute(ctx, r, l)
+	}
+	req, err := s.Render(ctx, in.message())
 	if err != nil {
 		return in.fail(explain(err, "would be"))
 	}
@@ -609,15 +710,21 @@ func runRender(in *invocation) int {
 		return in.fail(err)
 	}
 	if in.json {
-		enc := json.NewEncoder(in.stdout)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(shown); err != nil {
-			return in.fail(err)
-		}
-		return exitOK
+		return in.printJSON(shown)
 	}
 	fmt.Fprint(in.stdout, shown.text())
+	return exitOK
+}
+
+// printJSON prints v as render --json does: indented, HTML characters as
+// they are.
+func (in *invocation) printJSON(v any) int {
+	enc := json.NewEncoder(in.stdout)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return in.fail(err)
+	}
 	return exitOK
 }
 
@@ -633,13 +740,13 @@ func explain(err error, verb string) error {
 }
 
 func runSend(in *invocation) int {
-	c, _, code := in.prepare()
-	if c == nil {
+	s, _, code := in.prepare()
+	if s == nil {
 		return code
 	}
 	ctx, cancel := context.WithTimeout(in.ctx, in.timeout)
 	defer cancel()
-	res, err := c.SendMessage(ctx, in.message())
+	res, err := s.SendMessage(ctx, in.message())
 
 	status, reply := res.StatusCode, res.Body
 	var ge *smscourier.GatewayError
@@ -654,6 +761,10 @@ func runSend(in *invocation) int {
 	}
 	fmt.Fprintf(w, "class: %s\n", smscourier.ClassOf(err))
 	fmt.Fprintf(w, "attempts: %d\n", res.Attempts)
+	if _, ok := s.(*smscourier.Router); ok {
+		fmt.Fprintf(w, "gateway: %s\n", cmp.Or(res.Gateway, "none"))
+		fmt.Fprintf(w, "tried: %s\n", tried(res.Tried))
+	}
 	if res.IdempotencyKey != "" {
 		fmt.Fprintf(w, "idempotency_key: %s\n", res.IdempotencyKey)
 	}

@@ -81,7 +81,8 @@ lacks River's tables or migrations this program needs.
 		summary: `Usage: smscourier enqueue --config FILE --to NUMBER --body TEXT [--database URL] [--env=false] [flags]
 
 Checks that the message renders with the courier settings of the Kratos
-config FILE (nothing is sent), then queues it for a worker and prints the
+config FILE (with a routing config: for a gateway of its route; nothing is
+sent), then queues it for a worker and prints the
 job id and idempotency key. A message whose idempotency key is already
 queued, or was sent or dropped within the retention period, is not queued
 again: the existing job is printed with "duplicate". It fails, naming the
@@ -319,13 +320,17 @@ func runWorker(in *invocation) int {
 	if in.idemHeader != "" {
 		opts = append(opts, smscourier.WithIdempotencyKeyHeader(in.idemHeader))
 	}
-	courier, err := in.newCourier(l, opts...)
+	sender, err := in.newSender(l, opts...)
 	if err != nil {
 		return in.fail(err)
 	}
 	wcfg := queue.WorkerConfig{Logger: log}
 	if in.rate > 0 {
 		wcfg.Limiter = rate.NewLimiter(rate.Limit(in.rate), in.burst)
+	}
+	worker, err := newWorker(sender, wcfg)
+	if err != nil {
+		return in.fail(err)
 	}
 	st, err := in.open(ctx, false)
 	if err != nil {
@@ -340,7 +345,7 @@ func runWorker(in *invocation) int {
 		Logger:                      slog.New(slog.NewTextHandler(in.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	log.Info("smscourier: starting worker", slog.String("database", st.shown), slog.Int("max_workers", in.maxWorkers), slog.Float64("rate", in.rate))
-	if err := st.work(ctx, queue.NewWorker(courier, wcfg), qcfg, in.stopTimeout, log); err != nil {
+	if err := st.work(ctx, worker, qcfg, in.stopTimeout, log); err != nil {
 		return in.fail(err)
 	}
 	return exitOK
@@ -352,7 +357,7 @@ func runEnqueue(in *invocation) int {
 	if err != nil {
 		return in.fail(err)
 	}
-	courier, err := in.newCourier(l)
+	sender, err := in.newSender(l)
 	if err != nil {
 		return in.fail(err)
 	}
@@ -360,9 +365,10 @@ func runEnqueue(in *invocation) int {
 	if in.notAfter > 0 {
 		m.NotAfter = time.Now().Add(in.notAfter)
 	}
-	// The message must render: a template error found now is better than
-	// a cancelled job later. Nothing is sent.
-	if _, err := courier.Render(ctx, m); err != nil {
+	// The message must render (for a gateway of its route): a template
+	// error found now is better than a cancelled job later. Nothing is
+	// sent.
+	if err := checkRenders(ctx, sender, m); err != nil {
 		return in.fail(err)
 	}
 	st, err := in.open(ctx, false)

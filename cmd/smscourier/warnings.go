@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/smscourier/smscourier"
 )
 
 // standardMethods are the methods net/http names.
@@ -17,13 +19,27 @@ var standardMethods = []string{
 const placeholder = "YOUR_"
 
 // warnings returns what validate reports about a valid config without
-// failing: a method that is not upper case or not standard (the library
-// sends any valid token as it is, and gateways compare methods
-// case-sensitively), and placeholders still in place. Each names the key
-// path, never the value.
+// failing, for its SMS block, or for each gateway of a routing config (in
+// the order of their names): see blockWarnings.
 func warnings(l loaded) []string {
-	cfg, rc := l.cfg, l.cfg.RequestConfig
-	path := func(key string) string { return l.layout + "." + key }
+	if l.routing == nil {
+		return blockWarnings(l.cfg, l.layout)
+	}
+	var out []string
+	for _, name := range gatewayNames(l.routing) {
+		out = append(out, blockWarnings(l.routing.Gateways[name], gatewayKeyPath(name, l.layout))...)
+	}
+	return out
+}
+
+// blockWarnings returns what validate reports, without failing, about the
+// SMS block cfg found at the key path block: a method that is not upper
+// case or not standard (the library sends any valid token as it is, and
+// gateways compare methods case-sensitively), and placeholders still in
+// place. Each names the key path, never the value.
+func blockWarnings(cfg smscourier.SMSConfig, block string) []string {
+	rc := cfg.RequestConfig
+	path := func(key string) string { return block + "." + key }
 	var out []string
 	if m := rc.Method; m != "" {
 		switch {
