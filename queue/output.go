@@ -60,9 +60,16 @@ type Output struct {
 	// Tried is, for a Router, each step of the message's route in this job
 	// attempt (Result.Tried): the gateway tried and the class of its
 	// outcome, or the reason it was passed over without a request
-	// (smscourier.SkipCircuitOpen, smscourier.SkipRetryAfter). Nil for a
+	// (smscourier.SkipCircuitOpen, smscourier.SkipRetryAfter); for an
+	// attempt sent to its Pinned gateway alone, that one step. Nil for a
 	// Courier.
 	Tried []smscourier.Try `json:"tried,omitempty"`
+	// Pinned names, for a Router with an idempotency key header, the
+	// gateway where this or an earlier attempt of the job ended with an
+	// unknown outcome: the message may be out there, and only that gateway
+	// knows its key, so every later attempt sends there alone (through
+	// Router.Gateway), never failing over. "" otherwise.
+	Pinned string `json:"pinned,omitempty"`
 	// JobAttempt is the number of the River job attempt that recorded this
 	// Output (River's JobRow.Attempt), the first being 1.
 	JobAttempt int `json:"job_attempt"`

@@ -270,3 +270,124 @@ func TestNewWorkerNilSenderPanics(t *testing.T) {
 		})
 	}
 }
+
+// TestRoutedOutcomeUnknownStaysAtItsGateway: with an idempotency key
+// header, a job whose outcome was unknown at one gateway of its route is
+// retried at that gateway alone, whatever the route would now choose: only
+// there does the key make a repeat a no-op.
+func TestRoutedOutcomeUnknownStaysAtItsGateway(t *testing.T) {
+	const key = "otp-pinned"
+	hang := smstest.Reply{Status: http.StatusCreated, Delay: waitLimit} // taken, then no reply
+	for _, tc := range []struct {
+		name               string
+		primary, secondary []smstest.Reply
+		breaker            smscourier.BreakerConfig
+		wantGW             string
+		// Requests at each gateway, every one under the message's key.
+		wantPrimaryReqs, wantSecondaryReqs int
+	}{
+		{
+			// Its breaker opens on the unknown outcome: the route would now
+			// pass the primary over and send through the secondary.
+			name:    "unknown at the primary, whose breaker then opens",
+			primary: []smstest.Reply{hang, {Status: http.StatusCreated}},
+			breaker: smscourier.BreakerConfig{Failures: 1, CoolDown: time.Hour},
+			wantGW:  "primary", wantPrimaryReqs: 2, wantSecondaryReqs: 0,
+		},
+		{
+			// The route would now send through the primary.
+			name:      "unknown at the secondary after the primary refused, the primary up again",
+			primary:   []smstest.Reply{{Status: http.StatusServiceUnavailable}, {Status: http.StatusCreated}},
+			secondary: []smstest.Reply{hang, {Status: http.StatusCreated}},
+			wantGW:    "secondary", wantPrimaryReqs: 1, wantSecondaryReqs: 2,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			primary, secondary := smstest.New(t), smstest.New(t)
+			primaryDeliveries := answer(primary, script(tc.primary...))
+			secondaryDeliveries := answer(secondary, script(tc.secondary...))
+			router := newRouter(t, primary.Endpoint("/v1/messages"), secondary.Endpoint("/v1/messages"), tc.breaker,
+				smscourier.WithIdempotencyKeyHeader("Idempotency-Key"),
+				smscourier.WithHTTPClient(&http.Client{Timeout: 200 * time.Millisecond}))
+			h := newHarness(t, NewWorker(router, WorkerConfig{}), testConfig())
+			res, err := Enqueue(context.Background(), h.client, message(key), nil)
+			require.NoError(t, err)
+			h.start(t)
+
+			job := h.waitOne(t, res.Job.ID)
+			assert.Equal(t, rivertype.JobStateCompleted, job.State)
+			assert.Equal(t, 2, job.Attempt, "retried by River")
+			out := output(t, job)
+			assert.Equal(t, tc.wantGW, out.Gateway)
+			assert.Equal(t, tc.wantGW, out.Pinned)
+			assert.Equal(t, []smscourier.Try{{Gateway: tc.wantGW, Class: smscourier.ClassOK}}, out.Tried)
+
+			assert.Equal(t, tc.wantPrimaryReqs, primary.Count(), "requests at the primary")
+			assert.Equal(t, tc.wantSecondaryReqs, secondary.Count(), "requests at the secondary")
+			for _, r := range append(primary.Requests(), secondary.Requests()...) {
+				assert.Equal(t, key, r.Header.Get("Idempotency-Key"))
+			}
+			// Accepted by one gateway only, which deduplicates on the key.
+			other := map[string]*deliveries{"primary": secondaryDeliveries, "secondary": primaryDeliveries}[tc.wantGW]
+			assert.Empty(t, other.byKey(), "deliveries at the other gateway")
+		})
+	}
+}
+
+// TestRoutedAttemptAfterUnknownOutcome covers job attempts that follow one
+// whose outcome was unknown under a Router with an idempotency key header,
+// set up by hand as River would leave them: a crashed attempt, which may
+// have sent through any gateway of the route, and an attempt pinned to a
+// gateway that the Router no longer has.
+func TestRoutedAttemptAfterUnknownOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		gateways  int    // of the route: 1 (primary) or 2 (primary, secondary)
+		output    string // the output recorded before; "": none (a crash)
+		wantState rivertype.JobState
+		wantOut   string
+		wantReqs  int // requests at the primary
+	}{
+		{name: "crash, route of two gateways: not resent", gateways: 2,
+			wantState: rivertype.JobStateCancelled, wantOut: OutcomeMaybeDelivered},
+		{name: "crash, route of one gateway: resent under the key", gateways: 1,
+			wantState: rivertype.JobStateCompleted, wantOut: OutcomeSent, wantReqs: 1},
+		{name: "pinned to a gateway the router no longer has: not resent", gateways: 2,
+			output:    `{"outcome":"retry","class":"outcome_unknown","attempts":1,"gateway":"old","pinned":"old","job_attempt":1,"idempotency_key":"otp-after","to":"********2223"}`,
+			wantState: rivertype.JobStateCancelled, wantOut: OutcomeMaybeDelivered},
+		{name: "pinned to the primary: resent there", gateways: 2,
+			output:    `{"outcome":"retry","class":"outcome_unknown","attempts":1,"gateway":"primary","pinned":"primary","job_attempt":1,"idempotency_key":"otp-after","to":"********2223"}`,
+			wantState: rivertype.JobStateCompleted, wantOut: OutcomeSent, wantReqs: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			primary, secondary := smstest.New(t), smstest.New(t)
+			route := []smscourier.RouteStep{{Gateway: "primary"}, {Gateway: "secondary"}}[:tc.gateways]
+			router, err := smscourier.NewRouter(smscourier.RoutingConfig{
+				Gateways: map[string]smscourier.SMSConfig{"primary": gatewayConfig(primary), "secondary": gatewayConfig(secondary)},
+				Default:  smscourier.Route{Gateways: route},
+			}, smscourier.WithoutRetries(), smscourier.WithIdempotencyKeyHeader("Idempotency-Key"))
+			require.NoError(t, err)
+			h := newHarness(t, NewWorker(router, WorkerConfig{}), testConfig())
+			res, err := Enqueue(context.Background(), h.client, message("otp-after"), nil)
+			require.NoError(t, err)
+			// Attempt 1 started, and recorded tc.output or nothing.
+			metadata := `{}`
+			if tc.output != "" {
+				metadata = `{"output":` + tc.output + `}`
+			}
+			_, err = h.db.Exec(`UPDATE river_job SET attempt = 1, attempted_at = datetime('now'), metadata = ? WHERE id = ?`, metadata, res.Job.ID)
+			require.NoError(t, err)
+			h.start(t)
+
+			job := h.waitOne(t, res.Job.ID)
+			assert.Equal(t, tc.wantState, job.State)
+			out := output(t, job)
+			assert.Equal(t, tc.wantOut, out.Outcome)
+			if tc.wantState == rivertype.JobStateCancelled {
+				assert.Contains(t, out.Reason, "may have been delivered")
+			}
+			assert.Equal(t, tc.wantReqs, primary.Count(), "requests at the primary")
+			assert.Equal(t, 0, secondary.Count(), "requests at the secondary")
+		})
+	}
+}

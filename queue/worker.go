@@ -76,12 +76,19 @@ type WorkerConfig struct {
 // send none), as the courier itself does: a gateway that deduplicates on it
 // turns a repeat into a no-op. Without the header the job is cancelled and
 // recorded as OutcomeMaybeDelivered, so that no SMS is ever delivered
-// twice.
+// twice. Under a Router (a Sender with Route and Gateway methods, as
+// *smscourier.Router has), only the gateway where the outcome was unknown
+// knows the message's key: the job is retried there alone, through
+// Router.Gateway and bypassing the route and its circuit breaker, in that
+// attempt and every later one (Output.Pinned).
 //
 // A snooze that would end after the message's NotAfter cancels the job as
 // expired at once. An attempt that follows one that ended without recording
 // its outcome (the process died or was killed mid-send, and River rescued
-// the job) is treated as outcome unknown too. Each attempt records an
+// the job) is treated as outcome unknown too; under a Router with the
+// header, such an attempt is cancelled as OutcomeMaybeDelivered when the
+// message's route has more than one gateway and no earlier attempt pinned
+// it, since the message may be out at any of them. Each attempt records an
 // Output.
 //
 // Retries belong to River here: build the courier or the router with
@@ -109,6 +116,15 @@ type Worker struct {
 // idempotency key, as *smscourier.Courier and *smscourier.Router do.
 type idempotencyKeyHeaderer interface {
 	IdempotencyKeyHeader() string
+}
+
+// gatewayRouter is a Sender that routes each message over gateways of its
+// own, as *smscourier.Router does. A message whose outcome was unknown at
+// one of them may be out there, under an idempotency key that only that
+// gateway knows: the worker retries it there alone.
+type gatewayRouter interface {
+	Route(to string) []string
+	Gateway(name string) *smscourier.Courier
 }
 
 // NewWorker returns a Worker that sends with s, configured by cfg. It
@@ -162,10 +178,27 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 }
 
 func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscourier.Message, out *Output) error {
-	if job.Attempt > 1 && !w.retryUnknown && !previousAttemptRecorded(job) {
-		out.Outcome, out.Class = OutcomeMaybeDelivered, string(smscourier.ClassOutcomeUnknown)
-		out.Reason = "a previous attempt ended without recording its outcome (the worker stopped mid-send): the message may have been delivered, and is not resent without an idempotency key header"
-		return river.JobCancel(&finalError{class: smscourier.ErrOutcomeUnknown, msg: "smscourier/queue: " + out.Reason})
+	rt, routed := w.sender.(gatewayRouter)
+	if routed && job.Attempt > 1 {
+		if prev, ok := OutputOf(job.JobRow); ok {
+			out.Pinned = prev.Pinned // every later attempt too, whatever it records
+		}
+	}
+	if job.Attempt > 1 && !previousAttemptRecorded(job) {
+		switch {
+		case !w.retryUnknown:
+			return maybeDelivered(out, "a previous attempt ended without recording its outcome (the worker stopped mid-send): the message may have been delivered, and is not resent without an idempotency key header")
+		case routed && out.Pinned == "" && len(rt.Route(msg.To)) > 1:
+			return maybeDelivered(out, "a previous attempt ended without recording its outcome (the worker stopped mid-send), at a gateway of the route not known: the message may have been delivered there, and is not resent, as another gateway would not know its idempotency key")
+		}
+	}
+	sender := w.sender
+	if out.Pinned != "" {
+		c := rt.Gateway(out.Pinned)
+		if c == nil {
+			return maybeDelivered(out, "an earlier attempt's outcome was unknown at a gateway the router no longer has: the message may have been delivered there, and is not resent elsewhere")
+		}
+		sender = c
 	}
 	if w.limiter != nil {
 		if err := w.limiter.Wait(ctx); err != nil {
@@ -179,9 +212,13 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 		}
 	}
 
-	res, err := w.sender.SendMessage(ctx, msg)
+	res, err := sender.SendMessage(ctx, msg)
 	out.Attempts, out.Class = res.Attempts, string(smscourier.ClassOf(err))
 	out.Gateway, out.Tried = res.Gateway, res.Tried
+	if out.Pinned != "" && res.Attempts > 0 {
+		// Sent through the gateway's Courier: named as the Router names it.
+		out.Gateway, out.Tried = out.Pinned, []smscourier.Try{{Gateway: out.Pinned, Class: smscourier.ClassOf(err)}}
+	}
 	var ge *smscourier.GatewayError
 	if errors.As(err, &ge) {
 		out.Status = ge.StatusCode
@@ -196,6 +233,10 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 	case errors.Is(err, smscourier.ErrOutcomeUnknown):
 		if w.retryUnknown && !errors.Is(err, smscourier.ErrExpired) {
 			out.Outcome, out.Reason = OutcomeRetry, "outcome unknown; retried under the same idempotency key"
+			if routed && out.Pinned == "" {
+				out.Pinned = res.Gateway // only there is the key known
+				out.Reason += ", at the same gateway"
+			}
 			return redact(err)
 		}
 		out.Class = string(smscourier.ClassOutcomeUnknown)
@@ -237,6 +278,14 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 	// the attempt.
 	out.Outcome, out.Reason = OutcomeRetry, "not delivered; retried"
 	return redact(err)
+}
+
+// maybeDelivered records on out that the message may have been delivered
+// and is not sent, for the reason given, and returns the error that cancels
+// the job.
+func maybeDelivered(out *Output, reason string) error {
+	out.Outcome, out.Class, out.Reason = OutcomeMaybeDelivered, string(smscourier.ClassOutcomeUnknown), reason
+	return river.JobCancel(&finalError{class: smscourier.ErrOutcomeUnknown, msg: "smscourier/queue: " + reason})
 }
 
 // fixedCancels are the failures that cancel a job with a fixed reason, in

@@ -111,6 +111,7 @@ func TestRoutedScenarios(t *testing.T) {
 		wantOut   string
 		wantGW    string
 		wantTried []smscourier.Try
+		wantPin   string
 		// Requests at each gateway, and the message's deliveries
 		// (accepted requests).
 		wantPrimaryReqs, wantSecondaryReqs int
@@ -158,6 +159,19 @@ func TestRoutedScenarios(t *testing.T) {
 			wantPrimaryReqs: 1, wantSecondaryReqs: 2, wantSecondary: 1, wantAttempt: 1, wantSnoozes: 1,
 			wantGap: 900 * time.Millisecond,
 		},
+		{
+			// With the header, retried at the secondary alone, which
+			// deduplicates on the key: the primary, up again, would not
+			// know it.
+			name:      "unknown at the secondary after the primary refused, with a header: retried at the secondary",
+			primary:   []smstest.Reply{{Status: 503}, {Status: 201}},
+			secondary: []smstest.Reply{{Status: 201, Delay: waitLimit}, {Status: 201}},
+			opts: []smscourier.Option{smscourier.WithIdempotencyKeyHeader("Idempotency-Key"),
+				smscourier.WithHTTPClient(&http.Client{Timeout: 200 * time.Millisecond})},
+			wantState: rivertype.JobStateCompleted, wantOut: queue.OutcomeSent, wantGW: "secondary", wantPin: "secondary",
+			wantTried:       []smscourier.Try{{Gateway: "secondary", Class: smscourier.ClassOK}},
+			wantPrimaryReqs: 1, wantSecondaryReqs: 2, wantSecondary: 2, wantAttempt: 2,
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dsn := freshDB(t)
@@ -182,6 +196,7 @@ func TestRoutedScenarios(t *testing.T) {
 			assert.Equal(t, tc.wantOut, out.Outcome)
 			assert.Equal(t, tc.wantGW, out.Gateway)
 			assert.Equal(t, tc.wantTried, out.Tried)
+			assert.Equal(t, tc.wantPin, out.Pinned)
 			assert.Equal(t, tc.wantAttempt, job.Attempt, "attempts")
 			assert.Equal(t, tc.wantSnoozes, snoozesOf(t, job), "snoozes; metadata %s", job.Metadata)
 			if tc.wantState == rivertype.JobStateCancelled {
