@@ -1,6 +1,7 @@
 // Package queue sends SMS through a durable job queue: River
 // (github.com/riverqueue/river) on PostgreSQL or SQLite, working each
-// message with a smscourier.Courier.
+// message with a smscourier.Sender: a smscourier.Courier, or a
+// smscourier.Router that fails over between gateways.
 //
 // A message is queued as a SendArgs job, alone (Enqueue), in the caller's
 // own database transaction (EnqueueTx: queued if and only if the

@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"maps"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,11 +43,17 @@ func b64(s string) string { return "base64://" + base64.StdEncoding.EncodeToStri
 
 // gatewayConfig returns an enabled courier config that sends JSON to gw.
 func gatewayConfig(gw *smstest.Gateway) smscourier.SMSConfig {
+	return gatewayConfigAt(gw.Endpoint("/v1/messages"))
+}
+
+// gatewayConfigAt returns an enabled courier config that sends JSON to the
+// endpoint url.
+func gatewayConfigAt(url string) smscourier.SMSConfig {
 	return smscourier.SMSConfig{
 		Enabled: true,
 		From:    "+12065550110",
 		RequestConfig: smscourier.RequestConfig{
-			URL:      gw.Endpoint("/v1/messages"),
+			URL:      url,
 			Method:   "POST",
 			Body:     b64(bodyTemplate),
 			Response: b64(responseTemplate),
@@ -187,4 +196,75 @@ func keysAt(gw *smstest.Gateway) map[string]int {
 // message returns a test message with the given key.
 func message(key string) smscourier.Message {
 	return smscourier.Message{To: "+14134242223", Body: "Your code is 123456", IdempotencyKey: key}
+}
+
+// refusingEndpoint returns the endpoint of a gateway that refuses
+// connections: nothing listens on its loopback port any more.
+func refusingEndpoint() string {
+	gw := smstest.NewServer()
+	url := gw.Endpoint("/v1/messages")
+	gw.Close()
+	return url
+}
+
+// newRouter returns a Router that sends every message to the gateway named
+// primary at primaryURL, then to the one named secondary at secondaryURL,
+// built WithoutRetries as recommended under the queue, with extra options
+// after that.
+func newRouter(t testing.TB, primaryURL, secondaryURL string, breaker smscourier.BreakerConfig, opts ...smscourier.Option) *smscourier.Router {
+	t.Helper()
+	r, err := smscourier.NewRouter(smscourier.RoutingConfig{
+		Gateways: map[string]smscourier.SMSConfig{
+			"primary":   gatewayConfigAt(primaryURL),
+			"secondary": gatewayConfigAt(secondaryURL),
+		},
+		Default: smscourier.Route{Gateways: []smscourier.RouteStep{{Gateway: "primary"}, {Gateway: "secondary"}}},
+		Breaker: breaker,
+	}, append([]smscourier.Option{smscourier.WithoutRetries()}, opts...)...)
+	require.NoError(t, err)
+	return r
+}
+
+// deliveries counts, per idempotency key, the requests a gateway accepted:
+// answered with a 2xx status (0 included), without a reset or close, even
+// when the client gave up before the reply came.
+type deliveries struct {
+	mu       sync.Mutex
+	accepted map[string]int
+}
+
+// answer makes gw answer its n-th request (from 0) with reply(n), and
+// returns the count of the deliveries it accepts.
+func answer(gw *smstest.Gateway, reply func(n int64) smstest.Reply) *deliveries {
+	d := &deliveries{accepted: map[string]int{}}
+	var seq atomic.Int64
+	gw.Respond(func(r smstest.Request) smstest.Reply {
+		rep := reply(seq.Add(1) - 1)
+		if (rep.Status == 0 || rep.Status >= 200 && rep.Status <= 299) && !rep.Reset && !rep.Close {
+			key, _ := r.JSONField("key").(string)
+			d.mu.Lock()
+			d.accepted[key]++
+			d.mu.Unlock()
+		}
+		return rep
+	})
+	return d
+}
+
+// script answers as smstest.Gateway.Script does: the n-th request gets
+// replies[min(n, len(replies)-1)]; no replies, 201 Created.
+func script(replies ...smstest.Reply) func(int64) smstest.Reply {
+	return func(n int64) smstest.Reply {
+		if len(replies) == 0 {
+			return smstest.Reply{Status: 201}
+		}
+		return replies[min(int(n), len(replies)-1)]
+	}
+}
+
+// byKey returns a copy of the deliveries per idempotency key.
+func (d *deliveries) byKey() map[string]int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return maps.Clone(d.accepted)
 }

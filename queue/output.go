@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/riverqueue/river/rivertype"
+	"github.com/smscourier/smscourier"
 )
 
 // Outcomes of a job attempt, as Output.Outcome records them.
@@ -46,10 +47,29 @@ type Output struct {
 	// response template found one.
 	MessageID string `json:"message_id,omitempty"`
 	// Attempts is the number of HTTP requests this job attempt tried, the
-	// courier's Result.Attempts (one that could not even connect included):
-	// 0 when none was tried (a template error, an expired or invalid
-	// message, the courier disabled, the rate limiter).
+	// sender's Result.Attempts (one that could not even connect included;
+	// for a Router, over every gateway of the route): 0 when none was tried
+	// (a template error, an expired or invalid message, the courier
+	// disabled, the rate limiter).
 	Attempts int `json:"attempts"`
+	// Gateway is the sender's Result.Gateway: for a Router, the name of the
+	// gateway that sent the message, or when none did, of the last one
+	// tried; for a Courier, its host (host:port when its URL has a port).
+	// "" when no request was made.
+	Gateway string `json:"gateway,omitempty"`
+	// Tried is, for a Router, each step of the message's route in this job
+	// attempt (Result.Tried): the gateway tried and the class of its
+	// outcome, or the reason it was passed over without a request
+	// (smscourier.SkipCircuitOpen, smscourier.SkipRetryAfter); for an
+	// attempt sent to its Pinned gateway alone, that one step. Nil for a
+	// Courier.
+	Tried []smscourier.Try `json:"tried,omitempty"`
+	// Pinned names, for a Router with an idempotency key header, the
+	// gateway where this or an earlier attempt of the job ended with an
+	// unknown outcome: the message may be out there, and only that gateway
+	// knows its key, so every later attempt sends there alone (through
+	// Router.Gateway), never failing over. "" otherwise.
+	Pinned string `json:"pinned,omitempty"`
 	// JobAttempt is the number of the River job attempt that recorded this
 	// Output (River's JobRow.Attempt), the first being 1.
 	JobAttempt int `json:"job_attempt"`

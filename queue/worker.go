@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -46,13 +47,15 @@ type WorkerConfig struct {
 	MaxSnoozes int
 	// Logger receives one record per job attempt: the outcome, failure
 	// class, status, HTTP requests ("attempts", as the courier's records
-	// count them), job id and job attempt ("job_attempt"), idempotency key
-	// and the masked recipient, never the text. Default nil: no logging.
+	// count them), the gateway (Output.Gateway; "" when no request was
+	// made), job id and job attempt ("job_attempt"), idempotency key and
+	// the masked recipient, never the text. Default nil: no logging.
 	Logger *slog.Logger
 }
 
 // Worker is the River worker for SendArgs jobs: it sends each message with
-// a smscourier.Courier and maps the result to the job's fate.
+// a smscourier.Sender (a *smscourier.Courier, or a *smscourier.Router that
+// fails over between gateways) and maps the result to the job's fate.
 //
 //	| send result                                  | job                                        |
 //	|----------------------------------------------|--------------------------------------------|
@@ -66,53 +69,94 @@ type WorkerConfig struct {
 //	| past NotAfter (ErrExpired)                   | cancelled, nothing sent                    |
 //
 // Failures whose outcome is unknown (the request was written but no reply
-// said what happened) are retried only when the courier sends an
+// said what happened) are retried only when the sender sends an
 // idempotency key header (smscourier.WithIdempotencyKeyHeader, reported by
-// Courier.IdempotencyKeyHeader), as the courier itself does: a gateway that
-// deduplicates on it turns a repeat into a no-op. Without the header the
-// job is cancelled and recorded as OutcomeMaybeDelivered, so that no SMS is
-// ever delivered twice.
+// an IdempotencyKeyHeader method such as Courier.IdempotencyKeyHeader and
+// Router.IdempotencyKeyHeader; a Sender without that method is taken to
+// send none), as the courier itself does: a gateway that deduplicates on it
+// turns a repeat into a no-op. Without the header the job is cancelled and
+// recorded as OutcomeMaybeDelivered, so that no SMS is ever delivered
+// twice. Under a Router (a Sender with Route and Gateway methods, as
+// *smscourier.Router has), only the gateway where the outcome was unknown
+// knows the message's key: the job is retried there alone, through
+// Router.Gateway and bypassing the route and its circuit breaker, in that
+// attempt and every later one (Output.Pinned).
 //
 // A snooze that would end after the message's NotAfter cancels the job as
 // expired at once. An attempt that follows one that ended without recording
 // its outcome (the process died or was killed mid-send, and River rescued
-// the job) is treated as outcome unknown too. Each attempt records an
+// the job) is treated as outcome unknown too; under a Router with the
+// header, such an attempt is cancelled as OutcomeMaybeDelivered when the
+// message's route has more than one gateway and no earlier attempt pinned
+// it, since the message may be out at any of them. Each attempt records an
 // Output.
 //
-// Retries belong to River here: build the courier with
+// Retries belong to River here: build the courier or the router with
 // smscourier.WithoutRetries(), or a short RetryPolicy, so that one job
 // attempt is one HTTP request (or a few) and a Retry-After becomes a snooze
-// rather than a sleep inside the job.
+// rather than a sleep inside the job. A Router built WithoutRetries walks
+// the message's route once per job attempt: it fails over from a gateway
+// that certainly did not send to the next at once, within the attempt, and
+// the job's fate follows the route's final result (when every gateway left
+// asked to wait with Retry-After, the job is snoozed for the shortest
+// wait). Output.Gateway and Output.Tried record where the message went.
 //
 // A Worker is safe for concurrent use by multiple goroutines.
 type Worker struct {
 	river.WorkerDefaults[SendArgs]
 
-	courier      *smscourier.Courier
-	retryUnknown bool // the courier sends an idempotency key header
+	sender       smscourier.Sender
+	retryUnknown bool // the sender sends an idempotency key header
 	limiter      Limiter
 	maxSnoozes   int // < 0: unbounded
 	logger       *slog.Logger
 }
 
-// NewWorker returns a Worker that sends with c, configured by cfg. It
-// panics when c is nil. Pass it to NewClient, or register it with
+// idempotencyKeyHeaderer is a Sender that reports the header carrying the
+// idempotency key, as *smscourier.Courier and *smscourier.Router do.
+type idempotencyKeyHeaderer interface {
+	IdempotencyKeyHeader() string
+}
+
+// gatewayRouter is a Sender that routes each message over gateways of its
+// own, as *smscourier.Router does. A message whose outcome was unknown at
+// one of them may be out there, under an idempotency key that only that
+// gateway knows: the worker retries it there alone.
+type gatewayRouter interface {
+	Route(to string) []string
+	Gateway(name string) *smscourier.Courier
+}
+
+// NewWorker returns a Worker that sends with s, configured by cfg. It
+// panics when s is nil, a nil interface or a nil pointer (such as a nil
+// *smscourier.Courier). Pass it to NewClient, or register it with
 // river.AddWorker.
-func NewWorker(c *smscourier.Courier, cfg WorkerConfig) *Worker {
-	if c == nil {
-		panic("smscourier/queue: NewWorker: nil Courier")
+func NewWorker(s smscourier.Sender, cfg WorkerConfig) *Worker {
+	if isNil(s) {
+		panic("smscourier/queue: NewWorker: nil Sender")
 	}
 	w := &Worker{
-		courier:      c,
-		retryUnknown: c.IdempotencyKeyHeader() != "",
-		limiter:      cfg.Limiter,
-		maxSnoozes:   cfg.MaxSnoozes,
-		logger:       cfg.Logger,
+		sender:     s,
+		limiter:    cfg.Limiter,
+		maxSnoozes: cfg.MaxSnoozes,
+		logger:     cfg.Logger,
+	}
+	if h, ok := s.(idempotencyKeyHeaderer); ok {
+		w.retryUnknown = h.IdempotencyKeyHeader() != ""
 	}
 	if w.maxSnoozes == 0 {
 		w.maxSnoozes = DefaultMaxSnoozes
 	}
 	return w
+}
+
+// isNil reports whether s is a nil interface or holds a nil pointer.
+func isNil(s smscourier.Sender) bool {
+	if s == nil {
+		return true
+	}
+	v := reflect.ValueOf(s)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 // Work sends the job's message once and returns what River should do with
@@ -134,10 +178,27 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 }
 
 func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscourier.Message, out *Output) error {
-	if job.Attempt > 1 && !w.retryUnknown && !previousAttemptRecorded(job) {
-		out.Outcome, out.Class = OutcomeMaybeDelivered, string(smscourier.ClassOutcomeUnknown)
-		out.Reason = "a previous attempt ended without recording its outcome (the worker stopped mid-send): the message may have been delivered, and is not resent without an idempotency key header"
-		return river.JobCancel(&finalError{class: smscourier.ErrOutcomeUnknown, msg: "smscourier/queue: " + out.Reason})
+	rt, routed := w.sender.(gatewayRouter)
+	if routed && job.Attempt > 1 {
+		if prev, ok := OutputOf(job.JobRow); ok {
+			out.Pinned = prev.Pinned // every later attempt too, whatever it records
+		}
+	}
+	if job.Attempt > 1 && !previousAttemptRecorded(job) {
+		switch {
+		case !w.retryUnknown:
+			return maybeDelivered(out, "a previous attempt ended without recording its outcome (the worker stopped mid-send): the message may have been delivered, and is not resent without an idempotency key header")
+		case routed && out.Pinned == "" && len(rt.Route(msg.To)) > 1:
+			return maybeDelivered(out, "a previous attempt ended without recording its outcome (the worker stopped mid-send), at a gateway of the route not known: the message may have been delivered there, and is not resent, as another gateway would not know its idempotency key")
+		}
+	}
+	sender := w.sender
+	if out.Pinned != "" {
+		c := rt.Gateway(out.Pinned)
+		if c == nil {
+			return maybeDelivered(out, "an earlier attempt's outcome was unknown at a gateway the router no longer has: the message may have been delivered there, and is not resent elsewhere")
+		}
+		sender = c
 	}
 	if w.limiter != nil {
 		if err := w.limiter.Wait(ctx); err != nil {
@@ -151,8 +212,13 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 		}
 	}
 
-	res, err := w.courier.SendMessage(ctx, msg)
+	res, err := sender.SendMessage(ctx, msg)
 	out.Attempts, out.Class = res.Attempts, string(smscourier.ClassOf(err))
+	out.Gateway, out.Tried = res.Gateway, res.Tried
+	if out.Pinned != "" && res.Attempts > 0 {
+		// Sent through the gateway's Courier: named as the Router names it.
+		out.Gateway, out.Tried = out.Pinned, []smscourier.Try{{Gateway: out.Pinned, Class: smscourier.ClassOf(err)}}
+	}
 	var ge *smscourier.GatewayError
 	if errors.As(err, &ge) {
 		out.Status = ge.StatusCode
@@ -167,6 +233,10 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 	case errors.Is(err, smscourier.ErrOutcomeUnknown):
 		if w.retryUnknown && !errors.Is(err, smscourier.ErrExpired) {
 			out.Outcome, out.Reason = OutcomeRetry, "outcome unknown; retried under the same idempotency key"
+			if routed && out.Pinned == "" {
+				out.Pinned = res.Gateway // only there is the key known
+				out.Reason += ", at the same gateway"
+			}
 			return redact(err)
 		}
 		out.Class = string(smscourier.ClassOutcomeUnknown)
@@ -208,6 +278,14 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 	// the attempt.
 	out.Outcome, out.Reason = OutcomeRetry, "not delivered; retried"
 	return redact(err)
+}
+
+// maybeDelivered records on out that the message may have been delivered
+// and is not sent, for the reason given, and returns the error that cancels
+// the job.
+func maybeDelivered(out *Output, reason string) error {
+	out.Outcome, out.Class, out.Reason = OutcomeMaybeDelivered, string(smscourier.ClassOutcomeUnknown), reason
+	return river.JobCancel(&finalError{class: smscourier.ErrOutcomeUnknown, msg: "smscourier/queue: " + reason})
 }
 
 // fixedCancels are the failures that cancel a job with a fixed reason, in
@@ -308,6 +386,7 @@ func (w *Worker) log(ctx context.Context, jobID int64, out *Output, err error) {
 		slog.String("class", out.Class),
 		slog.Int("status", out.Status),
 		slog.Int("attempts", out.Attempts),
+		slog.String("gateway", out.Gateway),
 		slog.String("idempotency_key", out.IdempotencyKey),
 		slog.String("to", out.To),
 	}

@@ -10,7 +10,10 @@ require (
 	go.opentelemetry.io/otel/sdk v1.47.0
 )
 
-require go.yaml.in/yaml/v3 v3.0.5 // indirect
+require (
+	github.com/sony/gobreaker/v2 v2.4.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+)
 
 require (
 	code.dny.dev/ssrf v0.3.0 // indirect
