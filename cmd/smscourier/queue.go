@@ -328,10 +328,7 @@ func runWorker(in *invocation) int {
 	if in.rate > 0 {
 		wcfg.Limiter = rate.NewLimiter(rate.Limit(in.rate), in.burst)
 	}
-	worker, err := newWorker(sender, wcfg)
-	if err != nil {
-		return in.fail(err)
-	}
+	worker := queue.NewWorker(sender, wcfg)
 	st, err := in.open(ctx, false)
 	if err != nil {
 		return in.fail(err)

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/smscourier/smscourier"
-	"github.com/smscourier/smscourier/queue"
 	"sigs.k8s.io/yaml"
 )
 
@@ -241,23 +239,4 @@ func tried(steps []smscourier.Try) string {
 		}
 	}
 	return strings.Join(out, ", ")
-}
-
-// errRouterWorker is returned by newWorker when the queue cannot send
-// through a Router.
-var errRouterWorker = errors.New("smscourier worker: the queue of this build sends through one courier, not through the gateways of a routing config (the smscourier section)")
-
-// newWorker returns queue.NewWorker(s, cfg). The queue's NewWorker takes a
-// smscourier.Sender, or, in releases of the queue module before routing, a
-// *smscourier.Courier: then a Router is refused with errRouterWorker.
-func newWorker(s smscourier.Sender, cfg queue.WorkerConfig) (*queue.Worker, error) {
-	switch newW := any(queue.NewWorker).(type) {
-	case func(smscourier.Sender, queue.WorkerConfig) *queue.Worker:
-		return newW(s, cfg), nil
-	case func(*smscourier.Courier, queue.WorkerConfig) *queue.Worker:
-		if c, ok := s.(*smscourier.Courier); ok {
-			return newW(c, cfg), nil
-		}
-	}
-	return nil, errRouterWorker
 }

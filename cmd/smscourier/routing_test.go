@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/smscourier/smscourier"
-	"github.com/smscourier/smscourier/queue"
 	"github.com/smscourier/smscourier/smstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -405,9 +404,8 @@ func TestRoutingEnv(t *testing.T) {
 	assert.Contains(t, r.stderr, "  smscourier.gateways.primary.request_config.method: not a valid HTTP method (from environment variable SMSCOURIER_GATEWAYS_PRIMARY_REQUEST_CONFIG_METHOD)\n")
 }
 
-// TestRoutingQueue: enqueue renders a message with a routing config; the
-// worker sends through the route when the queue takes a Sender, and
-// refuses the config at once when it takes only a Courier.
+// TestRoutingQueue: enqueue renders a message with a routing config, and
+// the worker sends it through the route.
 func TestRoutingQueue(t *testing.T) {
 	secondary := smstest.New(t)
 	config := filepath.Join(t.TempDir(), "config.yml")
@@ -430,14 +428,6 @@ func TestRoutingQueue(t *testing.T) {
 	wg.Go(func() {
 		workCode = run(workCtx, []string{"worker", "--config", config, "--database", db}, nil, &syncBuffer{}, &workErr)
 	})
-	_, takesSender := any(queue.NewWorker).(func(smscourier.Sender, queue.WorkerConfig) *queue.Worker)
-	if !takesSender {
-		wg.Wait()
-		require.NoError(t, workCtx.Err(), "the worker ran instead of failing")
-		assert.Equal(t, exitFailure, workCode)
-		assert.Equal(t, errRouterWorker.Error()+"\n", workErr.String())
-		return
-	}
 	require.Eventually(t, func() bool { return strings.Contains(workErr.String(), "outcome=sent") }, 30*time.Second, 10*time.Millisecond)
 	stop()
 	wg.Wait()
