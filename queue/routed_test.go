@@ -361,11 +361,15 @@ func TestRoutedAttemptAfterUnknownOutcome(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			primary, secondary := smstest.New(t), smstest.New(t)
-			route := []smscourier.RouteStep{{Gateway: "primary"}, {Gateway: "secondary"}}[:tc.gateways]
-			router, err := smscourier.NewRouter(smscourier.RoutingConfig{
-				Gateways: map[string]smscourier.SMSConfig{"primary": gatewayConfig(primary), "secondary": gatewayConfig(secondary)},
-				Default:  smscourier.Route{Gateways: route},
-			}, smscourier.WithoutRetries(), smscourier.WithIdempotencyKeyHeader("Idempotency-Key"))
+			cfg := smscourier.RoutingConfig{
+				Gateways: map[string]smscourier.SMSConfig{"primary": gatewayConfig(primary)},
+				Default:  smscourier.Route{Gateways: []smscourier.RouteStep{{Gateway: "primary"}}},
+			}
+			if tc.gateways == 2 {
+				cfg.Gateways["secondary"] = gatewayConfig(secondary)
+				cfg.Default.Gateways = append(cfg.Default.Gateways, smscourier.RouteStep{Gateway: "secondary"})
+			}
+			router, err := smscourier.NewRouter(cfg, smscourier.WithoutRetries(), smscourier.WithIdempotencyKeyHeader("Idempotency-Key"))
 			require.NoError(t, err)
 			h := newHarness(t, NewWorker(router, WorkerConfig{}), testConfig())
 			res, err := Enqueue(context.Background(), h.client, message("otp-after"), nil)

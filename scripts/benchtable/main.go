@@ -98,6 +98,15 @@ func main() {
 				tc, mode, oursAllocs, handAllocs, oursAllocs-handAllocs, mark(oursAllocs-handAllocs <= 25))
 		}
 	}
+	for _, mode := range []string{"seq", "par8"} {
+		courier, _ := get("BenchmarkSend/twilio-form/" + mode + "/smscourier")
+		router, _ := get("BenchmarkSend/twilio-form/" + mode + "/router")
+		fmt.Printf("| Send through a one-gateway Router within 5%% of Courier.Send | twilio-form, %s | %.1f µs/op | %.1f µs/op | %+.1f%% | %s |\n",
+			mode, router/1000, courier/1000, (router/courier-1)*100, mark(router <= courier*1.05))
+	}
+	route, routeAllocs := get("BenchmarkRoute")
+	fmt.Printf("| choosing a route <= 1 µs, 0 allocs | 1,000 prefixes | %.0f ns, %.0f allocs | | %.0f ns, %.0f allocs | %s |\n",
+		route, routeAllocs, route, routeAllocs, mark(route <= 1000 && routeAllocs == 0))
 	for _, tc := range []string{"twilio-form", "json"} {
 		ns, allocs := get("BenchmarkRender/" + tc + "/smscourier")
 		fmt.Printf("| render <= 3 µs, <= 20 allocs | %s | %.2f µs, %.0f allocs | | %.2f µs, %.0f allocs | %s |\n",
