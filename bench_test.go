@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -248,10 +249,6 @@ func BenchmarkSend(b *testing.B) {
 						})
 						trusted.client.CloseIdleConnections()
 					}
-					r := benchRouter(b, bc, srv.URL)
-					b.Run("router", func(b *testing.B) {
-						run(b, func() error { return r.Send(ctx, benchTo, benchText) })
-					})
 					client := handwrittenClient()
 					b.Run("handwritten", func(b *testing.B) {
 						run(b, func() error {
@@ -270,7 +267,6 @@ func BenchmarkSend(b *testing.B) {
 					})
 					client.CloseIdleConnections()
 					c.client.CloseIdleConnections()
-					r.Gateway("gw").client.CloseIdleConnections()
 				})
 			}
 		})
@@ -296,6 +292,67 @@ func benchRouter(b *testing.B, bc benchCase, gatewayURL string) *Router {
 		b.Fatal(err)
 	}
 	return r
+}
+
+// BenchmarkRouterOverhead measures a one-gateway Router's Send against
+// Courier.Send, configured alike, in pairs: each iteration sends once
+// through each, in alternating order, and times both, so that both see the
+// same machine at the same moment. It reports each one's mean time per
+// send (courier-ns/send, router-ns/send); ns/op is the pair's.
+func BenchmarkRouterOverhead(b *testing.B) {
+	bc := benchCases[0] // twilio-form: the fast path, where the router's share is largest
+	for _, mode := range []string{"seq", "par8"} {
+		b.Run(mode, func(b *testing.B) {
+			srv := newBenchGateway(b)
+			c := benchCourier(b, bc, srv.URL)
+			r := benchRouter(b, bc, srv.URL)
+			ctx := context.Background()
+			var courierNs, routerNs atomic.Int64
+			pair := func(routerFirst bool) error {
+				for i := range 2 {
+					start := time.Now()
+					if (i == 0) == routerFirst {
+						if err := r.Send(ctx, benchTo, benchText); err != nil {
+							return err
+						}
+						routerNs.Add(int64(time.Since(start)))
+						continue
+					}
+					if err := c.Send(ctx, benchTo, benchText); err != nil {
+						return err
+					}
+					courierNs.Add(int64(time.Since(start)))
+				}
+				return nil
+			}
+			b.ReportAllocs()
+			if mode == "seq" {
+				n := 0
+				for b.Loop() {
+					if err := pair(n%2 == 0); err != nil {
+						b.Fatal(err)
+					}
+					n++
+				}
+			} else {
+				b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+				b.RunParallel(func(pb *testing.PB) {
+					n := 0
+					for pb.Next() {
+						if err := pair(n%2 == 0); err != nil {
+							b.Error(err)
+							return
+						}
+						n++
+					}
+				})
+			}
+			b.ReportMetric(float64(courierNs.Load())/float64(b.N), "courier-ns/send")
+			b.ReportMetric(float64(routerNs.Load())/float64(b.N), "router-ns/send")
+			c.client.CloseIdleConnections()
+			r.Gateway("gw").client.CloseIdleConnections()
+		})
+	}
 }
 
 // BenchmarkRoute measures choosing the route and its first gateway for a

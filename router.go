@@ -375,11 +375,12 @@ func (r *Router) SendMessage(ctx context.Context, m Message) (Result, error) {
 		m.IdempotencyKey = NewIdempotencyKey() // one key for every gateway
 	}
 	rt := r.lookup(m.To)
-	// One allocation holds the send's state for routes of up to 8
-	// gateways.
-	s := &routedSend{r: r, rt: rt, m: m, pinned: -1, watched: r.logger != nil || r.observer != nil}
-	s.chain = rt.chain(s.chainBuf[:0], true)
-	s.hops = s.hopsBuf[:0]
+	// The send's state stays on the stack for routes of up to 4 gateways.
+	var chainBuf [4]*routeGateway
+	var hopsBuf [4]hop
+	s := routedSend{r: r, rt: rt, m: m, pinned: -1, watched: r.logger != nil || r.observer != nil}
+	s.chain = rt.chain(chainBuf[:0], true)
+	s.hops = hopsBuf[:0]
 	for range s.chain {
 		s.hops = append(s.hops, hop{})
 	}
@@ -405,9 +406,6 @@ type routedSend struct {
 	watched bool
 	pending *Event // the last attempt's event, sent when what follows is known
 	lastErr error
-
-	chainBuf [8]*routeGateway
-	hopsBuf  [8]hop
 }
 
 // hop is the state of one gateway of the chain in a send.
@@ -505,8 +503,9 @@ func (s *routedSend) skip(g *routeGateway, why string) {
 func (s *routedSend) try(ctx context.Context, i int, report func(error)) (error, bool) {
 	g, h := s.chain[i], &s.hops[i]
 	if !h.ready {
+		m := s.m // prepare keeps its message: copied, s can stay on the stack
 		var err error
-		if h.p, err = g.courier.prepare(ctx, &s.m); err != nil {
+		if h.p, err = g.courier.prepare(ctx, &m); err != nil {
 			if report != nil {
 				report(errBreakerIgnore)
 			}
@@ -520,7 +519,8 @@ func (s *routedSend) try(ctx context.Context, i int, report func(error)) (error,
 	if s.watched {
 		started = time.Now()
 	}
-	reply, err := g.courier.attempt(ctx, &h.p)
+	p := h.p // attempt keeps it: copied, s can stay on the stack
+	reply, err := g.courier.attempt(ctx, &p)
 	class := ClassOf(err)
 	switch {
 	case report == nil:

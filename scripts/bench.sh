@@ -14,7 +14,7 @@ raw=bench/raw.txt
 : > "$raw"
 for i in $(seq "$ROUNDS"); do
   echo "round $i of $ROUNDS" >&2
-  go test -run '^$' -bench '^Benchmark(Render|Send|FirstRender|HostMemory|Route)$' -benchtime "$BENCHTIME" -count 1 . >> "$raw"
+  go test -run '^$' -bench '^Benchmark(Render|Send|FirstRender|HostMemory|Route|RouterOverhead)$' -benchtime "$BENCHTIME" -count 1 . >> "$raw"
 done
 
 go run "$BENCHSTAT" "$raw" > bench/benchstat.txt

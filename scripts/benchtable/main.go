@@ -14,7 +14,10 @@ import (
 	"strings"
 )
 
-type stats struct{ ns, bytes, allocs, rss []float64 }
+type stats struct {
+	ns, bytes, allocs, rss []float64
+	metrics                map[string][]float64 // custom metrics by unit
+}
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
@@ -32,6 +35,8 @@ var (
 	line = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op\s+([\d.]+) B/op\s+([\d.]+) allocs/op`)
 	// rssLine is a line of BenchmarkFirstRender or BenchmarkHostMemory,
 	// which report no allocations, and the latter a peak RSS.
+	// metric is a custom metric reported with b.ReportMetric.
+	metric  = regexp.MustCompile(`\s([\d.]+) ([a-z-]+-ns/send)`)
 	rssLine = regexp.MustCompile(`^(Benchmark(?:FirstRender|HostMemory)\S*?)(-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) host-peak-RSS-MiB)?`)
 )
 
@@ -68,6 +73,13 @@ func main() {
 			v, _ := strconv.ParseFloat(m[3+i], 64)
 			*dst = append(*dst, v)
 		}
+		for _, mm := range metric.FindAllStringSubmatch(sc.Text(), -1) {
+			if s.metrics == nil {
+				s.metrics = map[string][]float64{}
+			}
+			v, _ := strconv.ParseFloat(mm[1], 64)
+			s.metrics[mm[2]] = append(s.metrics[mm[2]], v)
+		}
 	}
 	get := func(name string) (ns, allocs float64) {
 		s := all[name]
@@ -99,9 +111,13 @@ func main() {
 		}
 	}
 	for _, mode := range []string{"seq", "par8"} {
-		courier, _ := get("BenchmarkSend/twilio-form/" + mode + "/smscourier")
-		router, _ := get("BenchmarkSend/twilio-form/" + mode + "/router")
-		fmt.Printf("| Send through a one-gateway Router within 5%% of Courier.Send | twilio-form, %s | %.1f µs/op | %.1f µs/op | %+.1f%% | %s |\n",
+		s := all["BenchmarkRouterOverhead/"+mode]
+		if s == nil || len(s.metrics["courier-ns/send"]) == 0 {
+			fmt.Fprintf(os.Stderr, "benchtable: no results for BenchmarkRouterOverhead/%s\n", mode)
+			os.Exit(1)
+		}
+		courier, router := median(s.metrics["courier-ns/send"]), median(s.metrics["router-ns/send"])
+		fmt.Printf("| Send through a one-gateway Router within 5%% of Courier.Send (paired) | twilio-form, %s | %.1f µs/send | %.1f µs/send | %+.1f%% | %s |\n",
 			mode, router/1000, courier/1000, (router/courier-1)*100, mark(router <= courier*1.05))
 	}
 	route, routeAllocs := get("BenchmarkRoute")
