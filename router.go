@@ -68,6 +68,7 @@ type routeGateway struct {
 	retryUntil atomic.Int64 // unix nanoseconds: a Retry-After refusal asked to wait until then
 	lastFail   atomic.Int64 // unix nanoseconds of the last failed attempt
 
+	changed atomic.Bool // changes is not empty
 	mu      sync.Mutex
 	changes []string // breaker states not yet emitted
 }
@@ -146,6 +147,7 @@ func NewRouter(cfg RoutingConfig, opts ...Option) (*Router, error) {
 			OnStateChange: func(_ string, _, to gobreaker.State) {
 				g.mu.Lock()
 				g.changes = append(g.changes, breakerState(to))
+				g.changed.Store(true)
 				g.mu.Unlock()
 			},
 			IsExcluded: func(err error) bool { return errors.Is(err, errBreakerIgnore) },
@@ -453,16 +455,21 @@ func (s *routedSend) run(ctx context.Context) error {
 // gateway accepted the message, or a failure ends the send).
 func (s *routedSend) walk(ctx context.Context) (attempted bool, err error, final bool) {
 	var open []int // gateways skipped for their open breaker
-	now := time.Now().UnixNano()
+	var now int64  // read when a gateway has a Retry-After to compare
 	for i, g := range s.chain {
 		if s.hops[i].out || (s.pinned >= 0 && i != s.pinned) {
 			continue
 		}
 		var report func(error)
 		if s.pinned < 0 {
-			if g.retryUntil.Load() > now {
-				s.skip(g, SkipRetryAfter)
-				continue
+			if until := g.retryUntil.Load(); until != 0 {
+				if now == 0 {
+					now = time.Now().UnixNano()
+				}
+				if until > now {
+					s.skip(g, SkipRetryAfter)
+					continue
+				}
 			}
 			done, berr := g.breaker.Allow()
 			s.r.breakerEvents(ctx, g)
@@ -743,7 +750,11 @@ func (r *Router) emit(ctx context.Context, ev Event) {
 // breakerEvents emits the state changes of g's breaker since the last
 // call.
 func (r *Router) breakerEvents(ctx context.Context, g *routeGateway) {
+	if !g.changed.Load() {
+		return
+	}
 	g.mu.Lock()
+	g.changed.Store(false)
 	changes := g.changes
 	g.changes = nil
 	g.mu.Unlock()

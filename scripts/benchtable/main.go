@@ -32,7 +32,7 @@ func median(xs []float64) float64 {
 }
 
 var (
-	line = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op\s+([\d.]+) B/op\s+([\d.]+) allocs/op`)
+	line = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+[\d.]+ [a-z-]+/send)*\s+([\d.]+) B/op\s+([\d.]+) allocs/op`)
 	// rssLine is a line of BenchmarkFirstRender or BenchmarkHostMemory,
 	// which report no allocations, and the latter a peak RSS.
 	// metric is a custom metric reported with b.ReportMetric.
