@@ -82,3 +82,21 @@ func TestBlocked(t *testing.T) {
 		})
 	}
 }
+
+// unwrapping is a Sender that wraps another, as a guard does.
+type unwrapping struct{ smscourier.Sender }
+
+func (u unwrapping) Unwrap() smscourier.Sender { return u.Sender }
+
+// TestFindRouterThroughWrappers checks that the worker finds a Router
+// inside a Sender that wraps it, so that an unknown outcome stays pinned
+// to its gateway behind a guard too.
+func TestFindRouterThroughWrappers(t *testing.T) {
+	primary, secondary := smstest.New(t), smstest.New(t)
+	router := newRouter(t, primary.URL(), secondary.URL(), smscourier.BreakerConfig{})
+	rt, ok := findRouter(unwrapping{unwrapping{router}})
+	require.True(t, ok)
+	assert.Equal(t, []string{"primary", "secondary"}, rt.Route("+14134242223"))
+	_, ok = findRouter(unwrapping{newCourier(t, primary)})
+	assert.False(t, ok)
+}

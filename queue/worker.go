@@ -130,6 +130,22 @@ type gatewayRouter interface {
 	Gateway(name string) *smscourier.Courier
 }
 
+// findRouter returns the gatewayRouter s is or wraps: a Sender that wraps
+// another (a guard) has an Unwrap method returning it.
+func findRouter(s smscourier.Sender) (gatewayRouter, bool) {
+	for range 16 { // wrappers are few; a cycle must not hang the worker
+		if rt, ok := s.(gatewayRouter); ok {
+			return rt, true
+		}
+		u, ok := s.(interface{ Unwrap() smscourier.Sender })
+		if !ok {
+			return nil, false
+		}
+		s = u.Unwrap()
+	}
+	return nil, false
+}
+
 // NewWorker returns a Worker that sends with s, configured by cfg. It
 // panics when s is nil, a nil interface or a nil pointer (such as a nil
 // *smscourier.Courier). Pass it to NewClient, or register it with
@@ -181,7 +197,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 }
 
 func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscourier.Message, out *Output) error {
-	rt, routed := w.sender.(gatewayRouter)
+	rt, routed := findRouter(w.sender)
 	if routed && job.Attempt > 1 {
 		if prev, ok := OutputOf(job.JobRow); ok {
 			out.Pinned = prev.Pinned // every later attempt too, whatever it records
