@@ -93,7 +93,7 @@ func (u unwrapping) Unwrap() smscourier.Sender { return u.Sender }
 // to its gateway behind a guard too.
 func TestFindRouterThroughWrappers(t *testing.T) {
 	primary, secondary := smstest.New(t), smstest.New(t)
-	router := newRouter(t, primary.URL(), secondary.URL(), smscourier.BreakerConfig{})
+	router := newRouter(t, primary.Endpoint("/v1/messages"), secondary.Endpoint("/v1/messages"), smscourier.BreakerConfig{})
 	rt, ok := findRouter(unwrapping{unwrapping{router}})
 	require.True(t, ok)
 	assert.Equal(t, []string{"primary", "secondary"}, rt.Route("+14134242223"))
