@@ -39,6 +39,8 @@ const (
 	maxReplyDrain = 64 << 10
 	// maxIdempotencyKey is the longest Message.IdempotencyKey accepted.
 	maxIdempotencyKey = 255
+	// maxRequester is the longest Message.Requester accepted, in bytes.
+	maxRequester = 255
 )
 
 // replyReadTimeout bounds reading the reply body once the status line has

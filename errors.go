@@ -65,6 +65,40 @@ var (
 	ErrRejected = errors.New("smscourier: gateway rejected the request")
 )
 
+// ErrBlocked: a guard (package guard) refused the message before it was
+// rendered: its destination policy, or a rate limit or budget against SMS
+// pumping. Nothing was sent. The error is a *BlockedError.
+var ErrBlocked = errors.New("smscourier: blocked")
+
+// BlockedError is a message a guard refused. Its text names the rule and
+// the recipient's country, never the number. It unwraps to ErrBlocked.
+type BlockedError struct {
+	// Rule names the rule that refused the message, for example
+	// "deny_country", "number_type", "recipient_per_hour".
+	Rule string
+	// Country is the recipient's ISO 3166 region ("GB"), "" when unknown.
+	Country string
+	// RetryAfter is, for a rate limit, how long until the same message
+	// would be allowed; 0 for a policy, which will refuse it again.
+	RetryAfter time.Duration
+}
+
+// Error returns "smscourier: blocked by RULE (country C)", followed by
+// "; allowed again in D" for a rate limit.
+func (e *BlockedError) Error() string {
+	msg := "smscourier: blocked by " + e.Rule
+	if e.Country != "" {
+		msg += " (country " + e.Country + ")"
+	}
+	if e.RetryAfter > 0 {
+		msg += "; allowed again in " + e.RetryAfter.String()
+	}
+	return msg
+}
+
+// Unwrap returns ErrBlocked.
+func (e *BlockedError) Unwrap() error { return ErrBlocked }
+
 // Problem is one thing wrong with a configuration: the key path it concerns
 // (for example "courier.sms.request_config.auth.config.password") and what is
 // wrong with it.

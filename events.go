@@ -26,6 +26,7 @@ const (
 	ClassTemplate       Class = "template"        // ErrTemplate
 	ClassDisabled       Class = "disabled"        // ErrDisabled
 	ClassExpired        Class = "expired"         // ErrExpired
+	ClassBlocked        Class = "blocked"         // ErrBlocked
 	ClassOther          Class = "other"           // any other error
 )
 
@@ -44,6 +45,7 @@ var classErrors = []struct {
 	{ClassTemplate, ErrTemplate},
 	{ClassDisabled, ErrDisabled},
 	{ClassExpired, ErrExpired},
+	{ClassBlocked, ErrBlocked},
 }
 
 // Classes returns every Class: ClassOK, the class of each sentinel in the
@@ -109,6 +111,12 @@ type Event struct {
 	// Tried is, for a Router, the send's steps so far, this attempt last
 	// (see Result.Tried); nil for a Courier.
 	Tried []Try
+	// Rule and Country are set on the event of a message a guard refused
+	// (Class ClassBlocked, Attempt 0): the rule, and the recipient's ISO
+	// 3166 region when known. DryRun marks a message a guard in dry-run
+	// mode would have refused, and sent.
+	Rule, Country string
+	DryRun        bool
 	// Breaker is set, for a Router, on the event of a gateway's circuit
 	// breaker changing state: the new state, BreakerOpen, BreakerHalfOpen
 	// or BreakerClosed. Such an event belongs to no send: it names the

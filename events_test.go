@@ -143,7 +143,7 @@ func TestClasses(t *testing.T) {
 	all := Classes()
 	assert.Equal(t, ClassOK, all[0])
 	assert.Equal(t, ClassOther, all[len(all)-1])
-	assert.Len(t, all, 11)
+	assert.Len(t, all, 12)
 	for _, ce := range classErrors {
 		wrapped := fmt.Errorf("smscourier: x: %w", ce.err)
 		assert.Equal(t, ce.class, ClassOf(wrapped))

@@ -48,6 +48,11 @@ type Message struct {
 	// refuses it with ErrExpired before rendering, and no retry starts after
 	// it. Zero means no limit.
 	NotAfter time.Time `json:"not_after,omitzero"`
+	// Requester identifies who asked for the message, for a guard's
+	// per-requester limits (see package guard): an account id, a client
+	// IP. Never passed to templates or logged. At most 255 bytes of
+	// visible UTF-8. Default "": none.
+	Requester string `json:"requester,omitempty"`
 }
 
 // Result describes what SendMessage did. On success it holds the gateway's
@@ -130,6 +135,8 @@ func (m *Message) validate() error {
 		return fmt.Errorf("%w: template_type is not valid UTF-8", ErrInvalidMessage)
 	case len(m.IdempotencyKey) > maxIdempotencyKey || !isVisibleASCII(m.IdempotencyKey):
 		return fmt.Errorf("%w: idempotency key must be at most %d visible ASCII characters", ErrInvalidMessage, maxIdempotencyKey)
+	case len(m.Requester) > maxRequester || hasControl(m.Requester) || !utf8.ValidString(m.Requester):
+		return fmt.Errorf("%w: requester must be at most %d bytes of UTF-8 without control characters", ErrInvalidMessage, maxRequester)
 	}
 	data, err := checkTemplateData(m.TemplateData)
 	if err != nil {

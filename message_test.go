@@ -364,3 +364,38 @@ func TestCheckTemplateDataErrorsAreSentinels(t *testing.T) {
 		assert.True(t, errors.Is(err, ErrInvalidMessage), err.Error())
 	}
 }
+
+// TestRequesterValidated checks Message.Requester's limits.
+func TestRequesterValidated(t *testing.T) {
+	for name, tc := range map[string]struct {
+		requester string
+		ok        bool
+	}{
+		"empty":             {"", true},
+		"account id":        {"acct-42", true},
+		"ip":                {"2001:db8::1", true},
+		"255 bytes":         {strings.Repeat("a", 255), true},
+		"256 bytes":         {strings.Repeat("a", 256), false},
+		"control character": {"a\nb", false},
+		"invalid UTF-8":     {"a\xffb", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := Message{To: "+14134242223", Body: "x", Requester: tc.requester}.Validate()
+			if tc.ok {
+				assert.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrInvalidMessage)
+			assert.NotContains(t, err.Error(), tc.requester)
+		})
+	}
+}
+
+// TestBlockedError checks what a guard's refusal says and wraps.
+func TestBlockedError(t *testing.T) {
+	err := error(&BlockedError{Rule: "prefix_per_10m", Country: "GB", RetryAfter: 90 * time.Second})
+	assert.Equal(t, "smscourier: blocked by prefix_per_10m (country GB); allowed again in 1m30s", err.Error())
+	assert.ErrorIs(t, err, ErrBlocked)
+	assert.Equal(t, ClassBlocked, ClassOf(fmt.Errorf("smscourier: x: %w", err)))
+	assert.Equal(t, "smscourier: blocked by number_type", (&BlockedError{Rule: "number_type"}).Error())
+}

@@ -399,7 +399,7 @@ func (s *scrubber) foreignErr(err error) error {
 // ownSentinels are the courier's own sentinel errors.
 var ownSentinels = []error{
 	ErrInvalidConfig, ErrDisabled, ErrCancel, ErrInvalidMessage, ErrExpired, ErrTemplate,
-	ErrNotSent, ErrRefused, ErrOutcomeUnknown, ErrRejected, ErrEgressDenied, errNotBuilt, errTooManyRedirects,
+	ErrNotSent, ErrRefused, ErrOutcomeUnknown, ErrRejected, ErrEgressDenied, ErrBlocked, errNotBuilt, errTooManyRedirects,
 }
 
 // isSentinel reports whether err is one of the courier's sentinels or a

@@ -67,6 +67,9 @@ type WorkerConfig struct {
 //	| rejected, ErrCancel, invalid, template error,| cancelled, reason recorded                 |
 //	| disabled, egress denied                      |                                            |
 //	| past NotAfter (ErrExpired)                   | cancelled, nothing sent                    |
+//	| blocked by a guard's rate limit (ErrBlocked, | snoozed until allowed; cancelled if that   |
+//	| a *BlockedError with RetryAfter)             | would pass NotAfter                        |
+//	| blocked by a guard's policy                  | cancelled, nothing sent                    |
 //
 // Failures whose outcome is unknown (the request was written but no reply
 // said what happened) are retried only when the sender sends an
@@ -127,6 +130,22 @@ type gatewayRouter interface {
 	Gateway(name string) *smscourier.Courier
 }
 
+// findRouter returns the gatewayRouter s is or wraps: a Sender that wraps
+// another (a guard) has an Unwrap method returning it.
+func findRouter(s smscourier.Sender) (gatewayRouter, bool) {
+	for range 16 { // wrappers are few; a cycle must not hang the worker
+		if rt, ok := s.(gatewayRouter); ok {
+			return rt, true
+		}
+		u, ok := s.(interface{ Unwrap() smscourier.Sender })
+		if !ok {
+			return nil, false
+		}
+		s = u.Unwrap()
+	}
+	return nil, false
+}
+
 // NewWorker returns a Worker that sends with s, configured by cfg. It
 // panics when s is nil, a nil interface or a nil pointer (such as a nil
 // *smscourier.Courier). Pass it to NewClient, or register it with
@@ -178,7 +197,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 }
 
 func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscourier.Message, out *Output) error {
-	rt, routed := w.sender.(gatewayRouter)
+	rt, routed := findRouter(w.sender)
 	if routed && job.Attempt > 1 {
 		if prev, ok := OutputOf(job.JobRow); ok {
 			out.Pinned = prev.Pinned // every later attempt too, whatever it records
@@ -255,6 +274,9 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 		out.Outcome, out.Reason = OutcomeCancelled, fmt.Sprintf("rejected by the gateway (status %d); not retried", out.Status)
 		return cancel(smscourier.ErrRejected, err)
 
+	case errors.Is(err, smscourier.ErrBlocked):
+		return w.blocked(job, msg, out, err)
+
 	case fixed >= 0:
 		c := fixedCancels[fixed]
 		out.Outcome, out.Reason = OutcomeCancelled, c.reason
@@ -278,6 +300,32 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 	// the attempt.
 	out.Outcome, out.Reason = OutcomeRetry, "not delivered; retried"
 	return redact(err)
+}
+
+// blocked maps a guard's refusal (package guard): a rate limit that says
+// when the message would be allowed snoozes the job until then, unless
+// that is past the message's NotAfter or the job was snoozed too often;
+// a policy, or a limit that does not say, cancels it. Nothing was sent.
+func (w *Worker) blocked(job *river.Job[SendArgs], msg smscourier.Message, out *Output, err error) error {
+	var be *smscourier.BlockedError
+	if !errors.As(err, &be) || be.RetryAfter <= 0 {
+		out.Outcome, out.Reason = OutcomeCancelled, "blocked by the guard; not sent"
+		if be != nil {
+			out.Reason = fmt.Sprintf("blocked by the guard's rule %s; not sent", be.Rule)
+		}
+		return cancel(smscourier.ErrBlocked, err)
+	}
+	out.RetryAfterSeconds = be.RetryAfter.Seconds()
+	switch {
+	case !msg.NotAfter.IsZero() && !time.Now().Add(be.RetryAfter).Before(msg.NotAfter):
+		out.Outcome, out.Reason = OutcomeCancelled, fmt.Sprintf("blocked by the guard's rule %s until past the message's NotAfter; not sent", be.Rule)
+		return cancel(smscourier.ErrBlocked, err)
+	case w.maxSnoozes < 0 || snoozes(job) < w.maxSnoozes:
+		out.Outcome, out.Reason = OutcomeSnoozed, fmt.Sprintf("blocked by the guard's rule %s for %s", be.Rule, be.RetryAfter)
+		return river.JobSnooze(be.RetryAfter)
+	}
+	out.Outcome, out.Reason = OutcomeCancelled, fmt.Sprintf("blocked by the guard's rule %s, snoozed %d times already; not sent", be.Rule, w.maxSnoozes)
+	return cancel(smscourier.ErrBlocked, err)
 }
 
 // maybeDelivered records on out that the message may have been delivered

@@ -22,7 +22,7 @@ write_back=false
 if [ "${1:-}" = "--tidy" ]; then write_back=true; shift; fi
 version=${1:-v0.1.0}
 # Nested modules in publishing order: each requires only those before it.
-modules=(queue cmd/smscourier examples/otel)
+modules=(queue guard cmd/smscourier examples/otel)
 commands=(cmd/smscourier cmd/smscourier-template-worker)
 
 work=$(mktemp -d)

@@ -28,7 +28,7 @@ import (
 
 	"github.com/smscourier/smscourier"
 	"github.com/smscourier/smscourier/queue"
-	"github.com/smscourier/smscourier/queue/internal/pgtest"
+	"github.com/smscourier/smscourier/internal/pgtest"
 	"github.com/smscourier/smscourier/smstest"
 )
 
