@@ -27,8 +27,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/smscourier/smscourier"
-	"github.com/smscourier/smscourier/queue"
 	"github.com/smscourier/smscourier/internal/pgtest"
+	"github.com/smscourier/smscourier/queue"
 	"github.com/smscourier/smscourier/smstest"
 )
 
