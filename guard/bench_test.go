@@ -125,19 +125,23 @@ func BenchmarkCheck(b *testing.B) {
 }
 
 // BenchmarkGuardSend measures a Guard's overhead on a send to a loopback
-// gateway: Courier.SendMessage, and Guard.SendMessage (benchConfig with
-// all 10 limits, in memory) in front of a Courier configured alike, in
-// pairs, in alternating order, so that both see the same machine at the
-// same moment. It reports each one's mean time per send (courier-ns/send,
-// guard-ns/send) and the guard's overhead (overhead-%); ns/op is the
-// pair's.
+// gateway: Courier.SendMessage, and Guard.SendMessage (benchConfig: the 5
+// limits of RecommendedConfig or all 10, in memory) in front of a Courier
+// configured alike, in pairs, in alternating order, so that both see the
+// same machine at the same moment. It reports each one's mean time per
+// send (courier-ns/send, guard-ns/send) and the guard's overhead
+// (overhead-%); ns/op is the pair's.
 func BenchmarkGuardSend(b *testing.B) {
-	for _, par := range []bool{false, true} {
-		name := "seq"
-		if par {
-			name = "par8"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		all, par bool
+	}{
+		{name: "recommended/seq"},
+		{name: "recommended/par8", par: true},
+		{name: "all-limits/seq", all: true},
+		{name: "all-limits/par8", all: true, par: true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				_, _ = io.Copy(io.Discard, r.Body)
 				w.Header().Set("Content-Type", "application/json")
@@ -146,7 +150,7 @@ func BenchmarkGuardSend(b *testing.B) {
 			}))
 			b.Cleanup(srv.Close)
 			plain, guarded := benchCourier(b, srv.URL), benchCourier(b, srv.URL)
-			g, err := New(guarded, benchConfig(true), WithClock(benchClock()))
+			g, err := New(guarded, benchConfig(bc.all), WithClock(benchClock()))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -155,7 +159,7 @@ func BenchmarkGuardSend(b *testing.B) {
 			}
 			ctx := context.Background()
 			var courierNs, guardNs atomic.Int64
-			runBench(b, par, func(goroutine, i int) error {
+			runBench(b, bc.par, func(goroutine, i int) error {
 				m := benchMessage(goroutine, i)
 				for k := range 2 {
 					start := time.Now()

@@ -19,7 +19,6 @@ type Guard struct {
 	next         smscourier.Sender
 	policy       policy
 	limits       []limit
-	countryKeys  map[string]string // by region, when a per-country limit is set
 	prefixDigits int
 	remember     time.Duration
 	dryRun       bool
@@ -68,11 +67,6 @@ func New(next smscourier.Sender, cfg Config, opts ...Option) (*Guard, error) {
 	}
 	if g.prefixDigits == 0 {
 		g.prefixDigits = DefaultPrefixDigits
-	}
-	for i := range g.limits {
-		if g.limits[i].kind == kindCountry {
-			g.countryKeys = countryKeys(&g.limits[i])
-		}
 	}
 	g.peeker, _ = o.store.(Peeker)
 	f := cfg.OnStoreFailure
@@ -156,6 +150,7 @@ func (g *Guard) Check(ctx context.Context, m smscourier.Message) error {
 		return &smscourier.BlockedError{Rule: r.limits[r.tooLong].rule, Country: n.region}
 	}
 	dec, err := g.peeker.Peek(ctx, g.now(), r.req)
+	dec, err = r.checked(dec, err)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("smscourier: guard: %w", ctx.Err())
@@ -188,18 +183,29 @@ func (g *Guard) Unwrap() smscourier.Sender { return g.next }
 func (g *Guard) inspect(to string) number {
 	s := stripSeparators(to)
 	if !isE164(s) {
-		return number{numberInfo: numberInfo{canonical: s, typ: TypeUnknown}}
+		return number{numberInfo: &numberInfo{canonical: s, typ: TypeUnknown}}
 	}
 	return number{e164: true, numberInfo: g.numbers.get(s, g.fillKeys)}
 }
 
-// fillKeys makes the keys of info's number for the limits it decides.
+// fillKeys makes the keys of info's number for the limits it decides,
+// in one string, so that they are read together.
 func (g *Guard) fillKeys(info *numberInfo) {
-	n := number{e164: true, numberInfo: *info}
+	n := number{e164: true, numberInfo: info}
+	var buf [maxLimits * keyLen]byte
+	all := buf[:0]
+	var has [maxLimits]bool
 	for i := range g.limits {
 		l := &g.limits[i]
-		if subject, ok := n.subject(g, l); ok && l.kind != kindRequester && l.kind != kindGlobal {
-			info.keys[i] = string(appendKey(nil, subjectDigest(l.kind, subject, ""), &l.mask))
+		if subject, ok := n.subject(g, l); ok {
+			all = appendKey(all, subjectDigest(l.kind, subject, ""), &l.mask)
+			has[i] = true
+		}
+	}
+	keys := string(all)
+	for i := range g.limits {
+		if has[i] {
+			info.keys[i], keys = keys[:keyLen], keys[keyLen:]
 		}
 	}
 }
@@ -222,6 +228,7 @@ func (g *Guard) admit(ctx context.Context, m *smscourier.Message) error {
 		return g.refuse(ctx, m, &n, &smscourier.BlockedError{Rule: r.limits[r.tooLong].rule, Country: n.region}, nil)
 	}
 	dec, err := g.store.Take(ctx, g.now(), r.req)
+	dec, err = r.checked(dec, err)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return fmt.Errorf("smscourier: guard: %w", ctx.Err())
@@ -239,6 +246,19 @@ func (g *Guard) admit(ctx context.Context, m *smscourier.Message) error {
 		return g.refuse(ctx, m, &n, &smscourier.BlockedError{Rule: r.limits[dec.Refused].rule, Country: n.region, RetryAfter: dec.RetryAfter}, nil)
 	}
 	return nil
+}
+
+// errBadDecision is the failure of a Store that refused a Request without
+// naming one of its takes.
+var errBadDecision = errors.New("smscourier: guard: the store refused without naming a take")
+
+// checked returns a Store's answer to r, with a refusal that names no take
+// of r as a failure.
+func (r *request) checked(dec Decision, err error) (Decision, error) {
+	if err == nil && !dec.Allowed && (dec.Refused < 0 || dec.Refused >= len(r.req.Takes)) {
+		return dec, errBadDecision
+	}
+	return dec, err
 }
 
 // refuse reports the block be of m, and returns the error to return: be,

@@ -337,3 +337,22 @@ func TestNewRefusesInvalidConfig(t *testing.T) {
 		"smscourier.guard.remember",
 	}, paths)
 }
+
+// confusedStore refuses every Request without naming one of its takes.
+type confusedStore struct{}
+
+func (confusedStore) Take(context.Context, time.Time, Request) (Decision, error) {
+	return Decision{Refused: 7}, nil
+}
+
+// TestStoreRefusingNoTake checks that a Store's refusal that names no take
+// is a failure of the store, not a crash.
+func TestStoreRefusingNoTake(t *testing.T) {
+	c, gw := newCourier(t)
+	g, err := New(c, Config{Limits: Limits{Global: GlobalLimits{MessagesPerDay: 10}}}, WithStore(confusedStore{}))
+	require.NoError(t, err)
+	_, err = g.SendMessage(context.Background(), smscourier.Message{To: gbMobile, Body: "x"})
+	assert.Equal(t, RuleStoreUnavailable, asBlocked(t, err).Rule)
+	assert.ErrorIs(t, err, errBadDecision)
+	gw.AssertCount(t, 0)
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"time"
 
-	"github.com/nyaruka/phonenumbers"
 	"github.com/smscourier/smscourier"
 )
 
@@ -75,17 +74,6 @@ func newLimits(l Limits) []limit {
 	return out
 }
 
-// countryKeys returns the Store keys of the per-country limit lim for
-// every region libphonenumber knows.
-func countryKeys(lim *limit) map[string]string {
-	regions := phonenumbers.GetSupportedRegions()
-	keys := make(map[string]string, len(regions))
-	for r := range regions {
-		keys[r] = string(appendKey(nil, subjectDigest(kindCountry, r, ""), &lim.mask))
-	}
-	return keys
-}
-
 // keyLen is the length of a Store key: 32 bytes in unpadded base64url.
 const keyLen = 43
 
@@ -108,8 +96,8 @@ type request struct {
 // country, the requester, or nothing for a budget), tagged with its kind,
 // XOR the SHA-256 of the rule's name, in unpadded base64url: a key for
 // each limit, none showing the subject. The keys of a number's limits are
-// made once while the Guard caches the number; those of budgets and
-// countries, once in New. The admission is the SHA-256 of the idempotency
+// made once while the Guard caches the number; those of budgets, once in
+// New. The admission is the SHA-256 of the idempotency
 // key and the number.
 func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) {
 	r.tooLong = -1
@@ -124,12 +112,8 @@ func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) 
 	for i := range g.limits {
 		l := &g.limits[i]
 		tk := Take{Key: n.keys[i], Interval: l.interval, Burst: l.burst, Cost: 1}
-		switch {
-		case tk.Key != "":
-		case l.key != "":
+		if tk.Key == "" {
 			tk.Key = l.key
-		case l.kind == kindCountry && n.region != "":
-			tk.Key = g.countryKeys[n.region]
 		}
 		if tk.Key == "" {
 			subject, ok := n.subject(g, l)

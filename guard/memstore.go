@@ -14,13 +14,15 @@ import (
 //
 // A Request is answered under one mutex, so atomically. A key is kept as
 // a 128-bit fingerprint made with seeds random to the process: two keys
-// share a cell with odds of about one in 2^128 a pair. Cells and
-// admissions are kept in 32 shards; each Take looks at the next shard in
-// turn and, once a minute (by the times Take is given) or when the shard
-// has doubled in size since, forgets its cells whose theoretical arrival
-// time has passed and its admissions past their Remember. Memory so stays
-// proportional to the cells and admissions that still matter, and no
-// Take waits for more than one shard to be swept.
+// share a cell with odds of about one in 2^127 a pair. Cells and
+// admissions are kept in 32 shards of open-addressing tables, where a
+// lookup reads one or two cache lines. A table is rebuilt without the
+// cells whose theoretical arrival time has passed and the admissions past
+// their Remember whenever it is three quarters full, and each Take
+// rebuilds the next shard in turn when a minute has passed (by the times
+// Take is given) since that shard last was: memory stays proportional to
+// the cells and admissions that still matter, and no Take waits for more
+// than one shard to be rebuilt.
 //
 // The zero MemoryStore is ready to use. It is safe for concurrent use by
 // multiple goroutines.
@@ -35,28 +37,105 @@ var _ Peeker = (*MemoryStore)(nil)
 const (
 	memShards  = 32
 	sweepEvery = time.Minute
-	// minSweepSize is the size under which a shard is swept only by time.
-	minSweepSize = 1024
+	minTable   = 64 // the slots of the smallest table
 )
 
 // memSeeds make the fingerprints of keys.
 var memSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 
-// memKey is the fingerprint of a key; its first half places it in a
-// shard.
+// memKey is the fingerprint of a key, never {0, 0}: its second half places
+// it in a shard, its first in the shard's table.
 type memKey [2]uint64
 
 func fingerprint(key string) memKey {
-	return memKey{maphash.String(memSeeds[0], key), maphash.String(memSeeds[1], key)}
+	return memKey{maphash.String(memSeeds[0], key), maphash.String(memSeeds[1], key) | 1<<63}
 }
 
-func (k memKey) shard() uint8 { return uint8(k[0] % memShards) }
+func (k memKey) shard() uint8 { return uint8(k[1] % memShards) }
 
 type memShard struct {
-	cells     map[memKey]int64 // key: theoretical arrival time, in Unix nanoseconds
-	admitted  map[memKey]int64 // message: end of its Remember, in Unix nanoseconds
-	nextSweep int64            // Unix nanoseconds
-	sweepSize int              // the size that brings the next sweep forward
+	cells     table // key: theoretical arrival time
+	admitted  table // message: end of its Remember
+	nextSweep int64 // Unix nanoseconds
+}
+
+// table maps fingerprints to times, in Unix nanoseconds, by linear
+// probing. An entry whose time is not after the present is expired: to
+// the store, the same as no entry.
+type table struct {
+	slots []slot // a power of 2 of them, or none
+	used  int
+}
+
+type slot struct {
+	key memKey // {0, 0}: empty
+	at  int64
+}
+
+// get returns the time of k, 0 when it has none.
+func (tb *table) get(k memKey) int64 {
+	mask := len(tb.slots) - 1
+	if mask < 0 {
+		return 0
+	}
+	for i := int(k[0]) & mask; ; i = (i + 1) & mask {
+		switch tb.slots[i].key {
+		case k:
+			return tb.slots[i].at
+		case memKey{}:
+			return 0
+		}
+	}
+}
+
+// set sets the time of k to at. A table three quarters full is first
+// rebuilt without the entries expired at t.
+func (tb *table) set(k memKey, at, t int64) {
+	if (tb.used+1)*4 > len(tb.slots)*3 {
+		tb.rebuild(t, 1)
+	}
+	mask := len(tb.slots) - 1
+	for i := int(k[0]) & mask; ; i = (i + 1) & mask {
+		sl := &tb.slots[i]
+		switch sl.key {
+		case k:
+			sl.at = at
+			return
+		case memKey{}:
+			sl.key, sl.at = k, at
+			tb.used++
+			return
+		}
+	}
+}
+
+// rebuild replaces the slots by the fewest, at least minTable, that hold
+// the entries not expired at t and room more at most half full.
+func (tb *table) rebuild(t int64, room int) {
+	live := 0
+	for _, sl := range tb.slots {
+		if sl.key != (memKey{}) && sl.at > t {
+			live++
+		}
+	}
+	size := minTable
+	for size < 2*(live+room) {
+		size *= 2
+	}
+	old := tb.slots
+	tb.slots, tb.used = make([]slot, size), 0
+	mask := size - 1
+	for _, sl := range old {
+		if sl.key == (memKey{}) || sl.at <= t {
+			continue
+		}
+		i := int(sl.key[0]) & mask
+		for tb.slots[i].key != (memKey{}) {
+			i = (i + 1) & mask
+		}
+		tb.slots[i] = sl
+		tb.used++
+	}
 }
 
 // NewMemoryStore returns an empty MemoryStore.
@@ -103,10 +182,8 @@ func (s *MemoryStore) answer(now time.Time, req Request, count bool) (Decision, 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := now.UnixNano()
-	if req.Message != "" {
-		if end, ok := s.shards[msg.shard()].admitted[msg]; ok && end > t {
-			return Decision{Allowed: true, Refused: -1}, nil
-		}
+	if req.Message != "" && s.shards[msg.shard()].admitted.get(msg) > t {
+		return Decision{Allowed: true, Refused: -1}, nil
 	}
 	var tats [maxLimits]int64
 	pending := tats[:0]
@@ -124,7 +201,7 @@ func (s *MemoryStore) answer(now time.Time, req Request, count bool) (Decision, 
 			}
 		}
 		if !seen {
-			tat = s.shards[k.shard()].cells[k]
+			tat = s.shards[k.shard()].cells.get(k)
 		}
 		iv := int64(tk.Interval)
 		tat = max(tat, t)
@@ -142,43 +219,25 @@ func (s *MemoryStore) answer(now time.Time, req Request, count bool) (Decision, 
 		return dec, nil
 	}
 	for i, k := range keys {
-		sh := &s.shards[k.shard()]
-		if sh.cells == nil {
-			sh.cells = make(map[memKey]int64)
-		}
-		sh.cells[k] = pending[i]
+		s.shards[k.shard()].cells.set(k, pending[i], t)
 	}
 	if req.Message != "" && req.Remember > 0 {
-		sh := &s.shards[msg.shard()]
-		if sh.admitted == nil {
-			sh.admitted = make(map[memKey]int64)
-		}
-		sh.admitted[msg] = t + int64(req.Remember)
+		s.shards[msg.shard()].admitted.set(msg, t+int64(req.Remember), t)
 	}
 	s.shards[s.tick%memShards].sweep(t)
 	s.tick++
 	return dec, nil
 }
 
-// sweep forgets the fresh cells and the past admissions of sh, at t, when
-// it is time to or sh has grown enough. sh is locked.
+// sweep rebuilds sh's tables without their expired entries, at t, when a
+// minute has passed since it last did.
 func (sh *memShard) sweep(t int64) {
-	size := len(sh.cells) + len(sh.admitted)
-	if t < sh.nextSweep && size < sh.sweepSize {
+	if t < sh.nextSweep {
 		return
 	}
-	for k, tat := range sh.cells {
-		if tat <= t {
-			delete(sh.cells, k)
-		}
-	}
-	for k, end := range sh.admitted {
-		if end <= t {
-			delete(sh.admitted, k)
-		}
-	}
+	sh.cells.rebuild(t, 0)
+	sh.admitted.rebuild(t, 0)
 	sh.nextSweep = t + int64(sweepEvery)
-	sh.sweepSize = max(minSweepSize, 2*(len(sh.cells)+len(sh.admitted)))
 }
 
 // size returns the number of cells and admissions s holds.
@@ -186,8 +245,8 @@ func (s *MemoryStore) size() (cells, admissions int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.shards {
-		cells += len(s.shards[i].cells)
-		admissions += len(s.shards[i].admitted)
+		cells += s.shards[i].cells.used
+		admissions += s.shards[i].admitted.used
 	}
 	return cells, admissions
 }

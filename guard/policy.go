@@ -56,8 +56,8 @@ const (
 type number struct {
 	// e164 is true when the recipient is an E.164 number once separators
 	// are removed.
-	e164 bool
-	numberInfo
+	e164        bool
+	*numberInfo // shared with the cache: read only
 }
 
 // numberInfo is what libphonenumber says of an E.164 number.
@@ -132,12 +132,12 @@ func isE164(s string) bool {
 
 // classify asks libphonenumber about s, an E.164 number. It takes tens of
 // microseconds: numberCache keeps its answers.
-func classify(s string) numberInfo {
+func classify(s string) *numberInfo {
 	pn, err := phonenumbers.Parse(s, "")
 	if err != nil {
-		return numberInfo{canonical: s, ccLen: callingCodeLen(s), typ: TypeUnknown}
+		return &numberInfo{canonical: s, ccLen: callingCodeLen(s), typ: TypeUnknown}
 	}
-	info := numberInfo{
+	info := &numberInfo{
 		canonical: phonenumbers.Format(pn, phonenumbers.E164),
 		ccLen:     len(strconv.Itoa(int(pn.GetCountryCode()))),
 		region:    phonenumbers.GetRegionCodeForNumber(pn),
@@ -184,7 +184,7 @@ const (
 
 type cacheShard struct {
 	mu       sync.Mutex
-	cur, old map[string]numberInfo
+	cur, old map[string]*numberInfo
 }
 
 func newNumberCache() *numberCache {
@@ -193,7 +193,7 @@ func newNumberCache() *numberCache {
 
 // get returns the numberInfo of s, an E.164 number, with its keys made
 // by fill.
-func (c *numberCache) get(s string, fill func(*numberInfo)) numberInfo {
+func (c *numberCache) get(s string, fill func(*numberInfo)) *numberInfo {
 	sh := &c.shards[maphash.String(c.seed, s)%cacheShards]
 	sh.mu.Lock()
 	info, ok := sh.cur[s]
@@ -210,21 +210,21 @@ func (c *numberCache) get(s string, fill func(*numberInfo)) numberInfo {
 }
 
 // miss asks libphonenumber about s and keeps the answer in sh.
-func (c *numberCache) miss(sh *cacheShard, s string, fill func(*numberInfo)) numberInfo {
+func (c *numberCache) miss(sh *cacheShard, s string, fill func(*numberInfo)) *numberInfo {
 	info := classify(s)
-	fill(&info)
+	fill(info)
 	sh.mu.Lock()
 	sh.put(strings.Clone(s), info)
 	sh.mu.Unlock()
 	return info
 }
 
-func (sh *cacheShard) put(s string, info numberInfo) {
+func (sh *cacheShard) put(s string, info *numberInfo) {
 	if len(sh.cur) >= cacheGeneration {
 		sh.old, sh.cur = sh.cur, nil
 	}
 	if sh.cur == nil {
-		sh.cur = make(map[string]numberInfo, cacheGeneration)
+		sh.cur = make(map[string]*numberInfo, cacheGeneration)
 	}
 	sh.cur[s] = info
 }
