@@ -132,3 +132,22 @@ func TestParseConfigProblems(t *testing.T) {
 		})
 	}
 }
+
+// recommendedYAML is RecommendedConfig as docs/guard.md writes it.
+const recommendedYAML = `
+smscourier:
+  guard:
+    policy:
+      deny_number_types: [premium_rate, shared_cost, toll_free, voicemail]
+      refuse_invalid: true
+    limits:
+      recipient: {cooldown: 30s, per_hour: 5, per_day: 10}
+      prefix: {digits: 3, window: 10m, per_window: 10}
+      requester: {per_hour: 10}
+`
+
+func TestRecommendedYAML(t *testing.T) {
+	cfg, err := ParseConfig([]byte(recommendedYAML))
+	require.NoError(t, err)
+	assert.Equal(t, RecommendedConfig(), cfg)
+}

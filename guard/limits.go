@@ -77,8 +77,8 @@ func newLimits(l Limits) []limit {
 // keyLen is the length of a Store key: 32 bytes in unpadded base64url.
 const keyLen = 43
 
-// request is the Store request of one message, built without allocating
-// but for its keys (one string) and, when it goes to the Store, itself.
+// request is the Store request of one message, built on the stack but
+// for its keys (one string) and its takes (one slice).
 type request struct {
 	req    Request
 	takes  [maxLimits]Take
@@ -97,8 +97,7 @@ type request struct {
 // XOR the SHA-256 of the rule's name, in unpadded base64url: a key for
 // each limit, none showing the subject. The keys of a number's limits are
 // made once while the Guard caches the number; those of budgets, once in
-// New. The admission is the SHA-256 of the idempotency
-// key and the number.
+// New. The admission is the SHA-256 of the idempotency key and the number.
 func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) {
 	r.tooLong = -1
 	var buf [(maxLimits + 1) * keyLen]byte
