@@ -1,7 +1,3 @@
-// Package guard stops SMS pumping: it wraps any smscourier.Sender with a
-// destination policy (countries, prefixes, number types) and rate limits
-// and budgets kept in a Store, in memory or shared by a fleet in
-// PostgreSQL (package pgstore).
 package guard
 
 import (
@@ -56,4 +52,13 @@ type Request struct {
 // state without bound. Implementations are safe for concurrent use.
 type Store interface {
 	Take(ctx context.Context, now time.Time, req Request) (Decision, error)
+}
+
+// Peeker is implemented by a Store that can answer a Request without
+// counting it: Peek returns the Decision that Take would return at now,
+// admissions included, and changes nothing. Guard.Check uses it to report
+// the limits that would refuse a message; with a Store that is no Peeker,
+// Check reports the policy and the store's failure only.
+type Peeker interface {
+	Peek(ctx context.Context, now time.Time, req Request) (Decision, error)
 }

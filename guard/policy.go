@@ -1,0 +1,299 @@
+package guard
+
+import (
+	"hash/maphash"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// The rules a Guard refuses a message by, in BlockedError.Rule and
+// Event.Rule. The policy's rules come first, in the order they are
+// checked; then the limits', in the order they are counted.
+const (
+	// RuleNotE164: the recipient is not an E.164 number (a plus sign and
+	// 1 to 15 digits, the first not 0, once spaces, hyphens, dots and
+	// parentheses are removed) while a policy rule is set, which could
+	// not be checked on it.
+	RuleNotE164 = "not_e164"
+	// RuleDenyPrefix: the number starts with a prefix of
+	// Policy.DenyPrefixes.
+	RuleDenyPrefix = "deny_prefix"
+	// RuleNotAllowedPrefix: Policy.AllowPrefixes is set and the number
+	// starts with none of them.
+	RuleNotAllowedPrefix = "not_allowed_prefix"
+	// RuleUnknownCountry: a country rule is set and the number has no
+	// country: libphonenumber cannot parse it, knows no country for it, or
+	// its calling code is a non-geographic one (+800, +881, +882, ...).
+	RuleUnknownCountry = "unknown_country"
+	// RuleDenyCountry: the number's country is in Policy.DenyCountries.
+	RuleDenyCountry = "deny_country"
+	// RuleNotAllowedCountry: Policy.AllowCountries is set and the
+	// number's country is not in it.
+	RuleNotAllowedCountry = "not_allowed_country"
+	// RuleInvalidNumber: Policy.RefuseInvalid is set and libphonenumber
+	// says the number is invalid.
+	RuleInvalidNumber = "invalid_number"
+	// RuleNumberType: the number's type is in Policy.DenyNumberTypes.
+	RuleNumberType = "number_type"
+
+	RuleRecipientCooldown     = "recipient_cooldown"       // Limits.Recipient.Cooldown
+	RuleRecipientPerHour      = "recipient_per_hour"       // Limits.Recipient.PerHour
+	RuleRecipientPerDay       = "recipient_per_day"        // Limits.Recipient.PerDay
+	RulePrefixPerWindow       = "prefix_per_window"        // Limits.Prefix.PerWindow
+	RuleCountryPerHour        = "country_per_hour"         // Limits.Country.PerHour
+	RuleGlobalMessagesPerHour = "global_messages_per_hour" // Limits.Global.MessagesPerHour
+	RuleGlobalMessagesPerDay  = "global_messages_per_day"  // Limits.Global.MessagesPerDay
+	RuleGlobalSegmentsPerHour = "global_segments_per_hour" // Limits.Global.SegmentsPerHour
+	RuleGlobalSegmentsPerDay  = "global_segments_per_day"  // Limits.Global.SegmentsPerDay
+	RuleRequesterPerHour      = "requester_per_hour"       // Limits.Requester.PerHour
+	RuleStoreUnavailable      = "store_unavailable"        // the Store failed and a limit fails closed
+)
+
+// number is what a Guard knows of a recipient.
+type number struct {
+	// e164 is true when the recipient is an E.164 number once separators
+	// are removed.
+	e164        bool
+	*numberInfo // shared with the cache: read only
+}
+
+// numberInfo is what libphonenumber says of an E.164 number.
+type numberInfo struct {
+	// canonical is the number in E.164 form as libphonenumber writes it
+	// ("+44 (0)7400 123456" is +447400123456); for a recipient not in
+	// E.164 form, the recipient without separators.
+	canonical string
+	ccLen     int        // the digits of the calling code
+	region    string     // ISO 3166 alpha-2; "" when none
+	typ       NumberType // TypeUnknown for an invalid number
+	// keys are, by the index of the Guard's limit, the Store keys of the
+	// limits whose subject the number decides (recipient, prefix,
+	// country), made once for a number the Guard caches; "" for the
+	// others.
+	keys [maxLimits]string
+}
+
+// valid reports whether libphonenumber says the number is valid.
+func (n *number) valid() bool { return n.e164 && n.typ != TypeUnknown }
+
+// prefix returns the number's range for the per-prefix limit: the
+// calling code and the next digits digits, or, for a recipient not in
+// E.164 form, its first 3+digits characters.
+func (n *number) prefix(digits int) string {
+	end := 1 + n.ccLen + digits
+	if !n.e164 {
+		end = 3 + digits
+	}
+	return n.canonical[:min(end, len(n.canonical))]
+}
+
+// isSeparator reports whether c is a separator people write in phone
+// numbers, which the guard removes.
+func isSeparator(c byte) bool {
+	return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')'
+}
+
+// stripSeparators returns s without separators; s itself when it has
+// none.
+func stripSeparators(s string) string {
+	i := 0
+	for i < len(s) && !isSeparator(s[i]) {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := make([]byte, i, len(s))
+	copy(b, s[:i])
+	for ; i < len(s); i++ {
+		if !isSeparator(s[i]) {
+			b = append(b, s[i])
+		}
+	}
+	return string(b)
+}
+
+// isE164 reports whether s is a plus sign and 1 to 15 ASCII digits, the
+// first not 0.
+func isE164(s string) bool {
+	if len(s) < 2 || len(s) > 16 || s[0] != '+' || s[1] < '1' || s[1] > '9' {
+		return false
+	}
+	for i := 2; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// classify asks libphonenumber about s, an E.164 number. It takes tens of
+// microseconds: numberCache keeps its answers.
+func classify(s string) *numberInfo {
+	pn, err := phonenumbers.Parse(s, "")
+	if err != nil {
+		return &numberInfo{canonical: s, ccLen: callingCodeLen(s), typ: TypeUnknown}
+	}
+	info := &numberInfo{
+		canonical: phonenumbers.Format(pn, phonenumbers.E164),
+		ccLen:     len(strconv.Itoa(int(pn.GetCountryCode()))),
+		region:    phonenumbers.GetRegionCodeForNumber(pn),
+		typ:       numberTypes[phonenumbers.GetNumberType(pn)],
+	}
+	if info.canonical == s {
+		info.canonical = s // one string for both
+	}
+	if info.region == "001" { // UN M.49 "World": a non-geographic calling code
+		info.region = ""
+	}
+	return info
+}
+
+// callingCodes are the country calling codes libphonenumber knows.
+var callingCodes = sync.OnceValue(phonenumbers.GetSupportedCallingCodes)
+
+// callingCodeLen returns the length of the calling code of s, an E.164
+// number: calling codes are prefix-free, so at most one of its first 1 to
+// 3 digits is one; 3 when none is.
+func callingCodeLen(s string) int {
+	codes := callingCodes()
+	for n := 1; n <= 3 && n < len(s); n++ {
+		cc, _ := strconv.Atoi(s[1 : 1+n])
+		if codes[cc] {
+			return n
+		}
+	}
+	return min(3, len(s)-1)
+}
+
+// numberCache keeps what libphonenumber said of the numbers seen last, at
+// most 2*cacheShards*cacheGeneration of them: each shard keeps two
+// generations of answers, and drops the older when the newer is full.
+type numberCache struct {
+	seed   maphash.Seed
+	shards [cacheShards]cacheShard
+}
+
+const (
+	cacheShards     = 16
+	cacheGeneration = 512
+)
+
+type cacheShard struct {
+	mu       sync.Mutex
+	cur, old map[string]*numberInfo
+}
+
+func newNumberCache() *numberCache {
+	return &numberCache{seed: maphash.MakeSeed()}
+}
+
+// get returns the numberInfo of s, an E.164 number, with its keys made
+// by fill.
+func (c *numberCache) get(s string, fill func(*numberInfo)) *numberInfo {
+	sh := &c.shards[maphash.String(c.seed, s)%cacheShards]
+	sh.mu.Lock()
+	info, ok := sh.cur[s]
+	if !ok {
+		if info, ok = sh.old[s]; ok {
+			sh.put(s, info)
+		}
+	}
+	sh.mu.Unlock()
+	if ok {
+		return info
+	}
+	return c.miss(sh, s, fill)
+}
+
+// miss asks libphonenumber about s and keeps the answer in sh.
+func (c *numberCache) miss(sh *cacheShard, s string, fill func(*numberInfo)) *numberInfo {
+	info := classify(s)
+	fill(info)
+	sh.mu.Lock()
+	sh.put(strings.Clone(s), info)
+	sh.mu.Unlock()
+	return info
+}
+
+func (sh *cacheShard) put(s string, info *numberInfo) {
+	if len(sh.cur) >= cacheGeneration {
+		sh.old, sh.cur = sh.cur, nil
+	}
+	if sh.cur == nil {
+		sh.cur = make(map[string]*numberInfo, cacheGeneration)
+	}
+	sh.cur[s] = info
+}
+
+// policy is a Policy ready to apply.
+type policy struct {
+	any            bool // any rule is set
+	countryRules   bool
+	allowCountries map[string]bool
+	denyCountries  map[string]bool
+	allowPrefixes  []string
+	denyPrefixes   []string
+	denyTypes      map[NumberType]bool
+	refuseInvalid  bool
+}
+
+func newPolicy(p Policy) policy {
+	out := policy{
+		any:           !p.isZero(),
+		countryRules:  len(p.AllowCountries) > 0 || len(p.DenyCountries) > 0,
+		allowPrefixes: p.AllowPrefixes,
+		denyPrefixes:  p.DenyPrefixes,
+		refuseInvalid: p.RefuseInvalid,
+	}
+	set := func(list []string) map[string]bool {
+		m := make(map[string]bool, len(list))
+		for _, c := range list {
+			m[strings.ToUpper(c)] = true
+		}
+		return m
+	}
+	out.allowCountries, out.denyCountries = set(p.AllowCountries), set(p.DenyCountries)
+	out.denyTypes = make(map[NumberType]bool, len(p.DenyNumberTypes))
+	for _, t := range p.DenyNumberTypes {
+		out.denyTypes[t] = true
+	}
+	return out
+}
+
+// rule returns the rule that refuses n, "" when none does.
+func (p *policy) rule(n *number) string {
+	switch {
+	case !p.any:
+		return ""
+	case !n.e164:
+		return RuleNotE164
+	case hasPrefix(n.canonical, p.denyPrefixes):
+		return RuleDenyPrefix
+	case len(p.allowPrefixes) > 0 && !hasPrefix(n.canonical, p.allowPrefixes):
+		return RuleNotAllowedPrefix
+	case p.countryRules && n.region == "":
+		return RuleUnknownCountry
+	case p.denyCountries[n.region]:
+		return RuleDenyCountry
+	case len(p.allowCountries) > 0 && !p.allowCountries[n.region]:
+		return RuleNotAllowedCountry
+	case p.refuseInvalid && !n.valid():
+		return RuleInvalidNumber
+	case p.denyTypes[n.typ]:
+		return RuleNumberType
+	}
+	return ""
+}
+
+func hasPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
