@@ -10,7 +10,8 @@ package smscourier_test
 //     the repository (example_docs_test.go holds those of the docs).
 //   - yaml: parsed by ParseConfig, which must succeed, unless the first line
 //     is "# error: TEXT": then it must fail with an error containing TEXT;
-//     "yaml routing": parsed by ParseRoutingConfig and built by NewRouter.
+//     "yaml routing": parsed by ParseRoutingConfig and built by NewRouter;
+//     "yaml guard": checked by TestDocs of module guard (guard.ParseConfig).
 //   - jsonnet: a body template, loaded by New and rendered by Render;
 //     "jsonnet response": a response template, run by a send to a fake
 //     gateway replying 200 with responseReply; either must succeed.
@@ -102,6 +103,8 @@ func TestDocs(t *testing.T) {
 					checkYAML(t, b)
 				case b.Lang == "yaml" && len(b.Attrs) == 1 && b.Attrs[0] == "routing":
 					checkRoutingYAML(t, b)
+				case b.Lang == "yaml" && len(b.Attrs) == 1 && b.Attrs[0] == "guard":
+					// Parsed by guard.ParseConfig in TestDocs of module guard.
 				case b.Lang == "jsonnet" && len(b.Attrs) == 0:
 					checkBodyTemplate(t, b)
 				case b.Lang == "jsonnet" && len(b.Attrs) == 1 && b.Attrs[0] == "response":

@@ -47,6 +47,9 @@ var sectionKeys = map[string]func(v any, path string, c *RoutingConfig, ps *prob
 	keyRoutes:       decodeRoutes,
 	keyDefaultRoute: func(v any, path string, c *RoutingConfig, ps *problems) { decodeRoute(v, path, &c.Default, ps) },
 	keyBreaker:      decodeBreaker,
+	// The guard section belongs to package guard (module guard), which
+	// parses and checks it: the routing config leaves it alone.
+	"guard": func(any, string, *RoutingConfig, *problems) {},
 }
 
 // routeKeys are the keys of a route (an entry of routes, or

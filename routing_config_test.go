@@ -829,3 +829,21 @@ func mustDecode(doc string) any {
 	}
 	return v
 }
+
+// TestRoutingConfigLeavesTheGuardSection checks that a guard section
+// (package guard parses it) is not an unknown key of the routing config.
+func TestRoutingConfigLeavesTheGuardSection(t *testing.T) {
+	doc := `
+smscourier:
+  gateways:
+    a:
+      request_config: {url: "https://a.example.com/send", method: POST}
+  default_route:
+    gateways: [a]
+  guard:
+    policy: {deny_countries: ["XK"]}
+`
+	cfg, err := ParseRoutingConfig([]byte(doc))
+	require.NoError(t, err)
+	assert.Len(t, cfg.Gateways, 1)
+}
