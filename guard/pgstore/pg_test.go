@@ -508,23 +508,27 @@ func (p *roundTripCounter) serve(client net.Conn, target string) {
 		client.Close()
 		close(done)
 	}()
-	p.countFrom(io.TeeReader(client, server))
+	p.countFrom(client, server)
 	server.Close()
 	<-done
 }
 
-// countFrom reads the client's side of the protocol: untyped messages
-// (SSL or GSS encryption requests, then the startup message), then typed
-// ones.
-func (p *roundTripCounter) countFrom(r io.Reader) {
+// countFrom forwards the client's side of the protocol to server: untyped
+// messages (SSL or GSS encryption requests, then the startup message),
+// then typed ones, counting each Sync and simple Query before it forwards
+// it, so that the count is in before the server can answer.
+func (p *roundTripCounter) countFrom(client io.Reader, server io.Writer) {
 	var hdr [8]byte
 	for {
-		if _, err := io.ReadFull(r, hdr[:8]); err != nil {
+		if _, err := io.ReadFull(client, hdr[:8]); err != nil {
 			return
 		}
 		n := binary.BigEndian.Uint32(hdr[:4])
 		code := binary.BigEndian.Uint32(hdr[4:8])
-		if _, err := io.CopyN(io.Discard, r, int64(n)-8); err != nil {
+		if _, err := server.Write(hdr[:8]); err != nil {
+			return
+		}
+		if _, err := io.CopyN(server, client, int64(n)-8); err != nil {
 			return
 		}
 		if code != 80877103 && code != 80877104 { // not SSLRequest, GSSENCRequest
@@ -532,13 +536,16 @@ func (p *roundTripCounter) countFrom(r io.Reader) {
 		}
 	}
 	for {
-		if _, err := io.ReadFull(r, hdr[:5]); err != nil {
+		if _, err := io.ReadFull(client, hdr[:5]); err != nil {
 			return
 		}
 		if hdr[0] == 'S' || hdr[0] == 'Q' {
 			p.n.Add(1)
 		}
-		if _, err := io.CopyN(io.Discard, r, int64(binary.BigEndian.Uint32(hdr[1:5]))-4); err != nil {
+		if _, err := server.Write(hdr[:5]); err != nil {
+			return
+		}
+		if _, err := io.CopyN(server, client, int64(binary.BigEndian.Uint32(hdr[1:5]))-4); err != nil {
 			return
 		}
 	}
