@@ -401,22 +401,39 @@ func TestRouterFlappingExactlyOnce(t *testing.T) {
 // the whole route: no pass starts that would end past them.
 func TestRouterBoundsTheRoute(t *testing.T) {
 	t.Parallel()
-	primary, secondary := smstest.New(t), smstest.New(t)
-	primary.Script(smstest.Reply{Status: 503})
-	secondary.Script(smstest.Reply{Status: 503})
-	r := newRouter(t, failover(primary.URL(), secondary.URL()), WithRetryPolicy(RetryPolicy{BaseDelay: time.Hour, MaxDelay: time.Hour}))
-	_, err := r.SendMessage(context.Background(), Message{To: "+14134242223", Body: "code", NotAfter: time.Now().Add(time.Minute)})
-	// The backoff draw is random below an hour; most draws pass NotAfter.
-	if err != nil {
+	t.Run("NotAfter", func(t *testing.T) {
+		t.Parallel()
+		// Both ask to wait two minutes, which the policy would wait out,
+		// but the message expires in one.
+		primary, secondary := smstest.New(t), smstest.New(t)
+		primary.Script(smstest.Reply{Status: 503, RetryAfter: "120"})
+		secondary.Script(smstest.Reply{Status: 503, RetryAfter: "120"})
+		r := newRouter(t, failover(primary.URL(), secondary.URL()), WithRetryPolicy(RetryPolicy{MaxRetryAfter: time.Hour}))
+		start := time.Now()
+		_, err := r.SendMessage(context.Background(), Message{To: "+14134242223", Body: "code", NotAfter: time.Now().Add(time.Minute)})
+		require.ErrorIs(t, err, ErrExpired)
 		require.ErrorIs(t, err, ErrRefused)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	r2 := newRouter(t, failover(primary.URL(), secondary.URL()), WithRetryPolicy(RetryPolicy{BaseDelay: time.Hour, MaxDelay: time.Hour, MaxAttempts: 2}))
-	start := time.Now()
-	_, err = r2.SendMessage(ctx, Message{To: "+14134242223", Body: "code"})
-	require.Error(t, err)
-	assert.Less(t, time.Since(start), 5*time.Second)
+		assert.Less(t, time.Since(start), 5*time.Second)
+		primary.AssertCount(t, 1)
+		secondary.AssertCount(t, 1)
+	})
+	t.Run("ctx deadline", func(t *testing.T) {
+		t.Parallel()
+		// Both ask to wait two minutes; ctx ends in one second.
+		primary, secondary := smstest.New(t), smstest.New(t)
+		primary.Script(smstest.Reply{Status: 503, RetryAfter: "120"})
+		secondary.Script(smstest.Reply{Status: 503, RetryAfter: "120"})
+		r := newRouter(t, failover(primary.URL(), secondary.URL()), WithRetryPolicy(RetryPolicy{MaxRetryAfter: time.Hour}))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := r.SendMessage(ctx, Message{To: "+14134242223", Body: "code"})
+		require.ErrorIs(t, err, ErrRefused)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Less(t, time.Since(start), 5*time.Second)
+		primary.AssertCount(t, 1)
+		secondary.AssertCount(t, 1)
+	})
 }
 
 // TestRouterTemplateMovesOn checks that a gateway whose template cancels

@@ -292,19 +292,23 @@ func decodeGateways(v any, path string, c *RoutingConfig, ps *problems) {
 // decodeRoutes decodes smscourier.routes into c.Routes, an entry for each
 // entry of the list, so that indexes match.
 func decodeRoutes(v any, path string, c *RoutingConfig, ps *problems) {
-	list, ok := v.([]any)
-	if !ok {
-		if v != nil {
-			ps.addMalformed(path, "must be a list")
-		}
-		return
-	}
+	list := sequence(v, path, ps)
 	if len(list) > 0 {
 		c.Routes = make([]Route, len(list))
 	}
 	for i, item := range list {
 		decodeRoute(item, fmt.Sprintf("%s[%d]", path, i), &c.Routes[i], ps)
 	}
+}
+
+// sequence returns the list v, found at path, or reports a value that is
+// not one (nil is an absent list).
+func sequence(v any, path string, ps *problems) []any {
+	list, ok := v.([]any)
+	if !ok && v != nil {
+		ps.addMalformed(path, "must be a list")
+	}
+	return list
 }
 
 // decodeRoute decodes the route mapping v, found at path, into r.
@@ -322,13 +326,7 @@ func decodeRoute(v any, path string, r *Route, ps *problems) {
 
 // decodePrefixes decodes a route's prefixes, a list of strings.
 func decodePrefixes(v any, path string, r *Route, ps *problems) {
-	list, ok := v.([]any)
-	if !ok {
-		if v != nil {
-			ps.addMalformed(path, "must be a list")
-		}
-		return
-	}
+	list := sequence(v, path, ps)
 	if len(list) > 0 {
 		r.Prefixes = make([]string, len(list))
 	}
@@ -340,13 +338,7 @@ func decodePrefixes(v any, path string, r *Route, ps *problems) {
 // decodeSteps decodes a route's gateways: a string is a one-gateway step,
 // a mapping of gateway names to weights a Share step.
 func decodeSteps(v any, path string, r *Route, ps *problems) {
-	list, ok := v.([]any)
-	if !ok {
-		if v != nil {
-			ps.addMalformed(path, "must be a list")
-		}
-		return
-	}
+	list := sequence(v, path, ps)
 	if len(list) > 0 {
 		r.Gateways = make([]RouteStep, len(list))
 	}
@@ -501,8 +493,8 @@ func (rc *routeCheck) prefix(prefix, path string) {
 	switch {
 	case prefix == "+":
 		rc.ps.add(path, "matches every number: use default_route")
-	case !validPrefix(prefix):
-		rc.ps.add(path, "must be + and 1 to %d digits", maxPrefixDigit)
+	case !IsE164(prefix):
+		rc.ps.add(path, "must be + and 1 to %d digits, the first not 0", maxPrefixDigit)
 	default:
 		if first, dup := rc.prefixes[prefix]; dup {
 			rc.ps.add(path, "prefix %s is given twice: first at %s", prefix, first)
@@ -582,19 +574,6 @@ func validGatewayName(name string) bool {
 	for i := 1; i < len(name); i++ {
 		c := name[i]
 		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
-			return false
-		}
-	}
-	return true
-}
-
-// validPrefix reports whether p is '+' and 1 to maxPrefixDigit digits.
-func validPrefix(p string) bool {
-	if len(p) < 2 || len(p) > 1+maxPrefixDigit || p[0] != '+' {
-		return false
-	}
-	for i := 1; i < len(p); i++ {
-		if p[i] < '0' || p[i] > '9' {
 			return false
 		}
 	}

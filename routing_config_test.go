@@ -331,11 +331,12 @@ func TestParseRoutingConfigProblems(t *testing.T) {
 		{"route with empty prefixes", rtDoc("  routes: [{prefixes: [], gateways: [a]}]", rtDefaultAB), []string{
 			"smscourier.routes[0].prefixes: required",
 		}},
-		{"prefix syntax", rtDoc("  routes: [{prefixes: ['44', '+4a', '', '+1234567890123456', '+123456789012345'], gateways: [a]}]", rtDefaultAB), []string{
-			"smscourier.routes[0].prefixes[0]: must be + and 1 to 15 digits",
-			"smscourier.routes[0].prefixes[1]: must be + and 1 to 15 digits",
-			"smscourier.routes[0].prefixes[2]: must be + and 1 to 15 digits",
-			"smscourier.routes[0].prefixes[3]: must be + and 1 to 15 digits",
+		{"prefix syntax", rtDoc("  routes: [{prefixes: ['44', '+4a', '', '+1234567890123456', '+123456789012345', '+0'], gateways: [a]}]", rtDefaultAB), []string{
+			"smscourier.routes[0].prefixes[0]: must be + and 1 to 15 digits, the first not 0",
+			"smscourier.routes[0].prefixes[1]: must be + and 1 to 15 digits, the first not 0",
+			"smscourier.routes[0].prefixes[2]: must be + and 1 to 15 digits, the first not 0",
+			"smscourier.routes[0].prefixes[3]: must be + and 1 to 15 digits, the first not 0",
+			"smscourier.routes[0].prefixes[5]: must be + and 1 to 15 digits, the first not 0",
 		}},
 		{"bare plus", rtDoc("  routes: [{prefixes: ['+'], gateways: [a]}]", rtDefaultAB), []string{
 			"smscourier.routes[0].prefixes[0]: matches every number: use default_route",
@@ -557,7 +558,7 @@ func TestRoutingConfigCheck(t *testing.T) {
 		}, []string{
 			"smscourier.routes[0].prefixes: required: at least one E.164 prefix, such as +44",
 			"smscourier.routes[1].prefixes[0]: matches every number: use default_route",
-			"smscourier.routes[1].prefixes[2]: must be + and 1 to 15 digits",
+			"smscourier.routes[1].prefixes[2]: must be + and 1 to 15 digits, the first not 0",
 			"smscourier.routes[1].prefixes[3]: prefix +44 is given twice: first at smscourier.routes[1].prefixes[1]",
 			"smscourier.routes[1].gateways[0]: both a gateway and a share: a step is one or the other",
 			"smscourier.routes[1].gateways[1]: empty step: name a gateway, or gateways that share by weight",

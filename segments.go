@@ -176,7 +176,7 @@ type smsChecks struct {
 // check returns an error wrapping ErrInvalidMessage when m fails a check.
 // The error holds neither m.To nor m.Body.
 func (s smsChecks) check(m *Message) error {
-	if s.strictE164 && !isStrictE164(m.To) {
+	if s.strictE164 && !IsE164(m.To) {
 		return fmt.Errorf("%w: to is not a strict E.164 number (a plus sign, then 1 to 15 digits, the first not 0)", ErrInvalidMessage)
 	}
 	if s.maxSegments > 0 {
@@ -187,9 +187,10 @@ func (s smsChecks) check(m *Message) error {
 	return nil
 }
 
-// isStrictE164 reports whether s is "+" followed by 1 to 15 ASCII digits, the
-// first of them 1 to 9.
-func isStrictE164(s string) bool {
+// IsE164 reports whether s is "+" followed by 1 to 15 ASCII digits, the
+// first of them 1 to 9: the form WithStrictE164 requires of recipients, a
+// Router of route prefixes, and a guard of numbers and prefixes.
+func IsE164(s string) bool {
 	if len(s) < 2 || len(s) > 16 || s[0] != '+' || s[1] < '1' || s[1] > '9' {
 		return false
 	}

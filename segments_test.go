@@ -360,3 +360,15 @@ func TestSegmentsDoesNotAllocate(t *testing.T) {
 		assert.Zero(t, allocs)
 	}
 }
+
+// TestIsE164 checks the E.164 form shared by strict recipients, route
+// prefixes and the guard.
+func TestIsE164(t *testing.T) {
+	for s, want := range map[string]bool{
+		"+14134242223": true, "+1": true, "+123456789012345": true,
+		"": false, "+": false, "+0123": false, "14134242223": false,
+		"+1234567890123456": false, "+1 413": false, "+1a": false,
+	} {
+		assert.Equal(t, want, IsE164(s), "%q", s)
+	}
+}

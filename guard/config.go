@@ -602,7 +602,7 @@ func checkCountries(d *decoder, list []string, path string) {
 
 func checkPrefixes(d *decoder, list []string, path string) {
 	for i, p := range list {
-		if !isE164(p) {
+		if !smscourier.IsE164(p) {
 			d.add(fmt.Sprintf("%s[%d]", path, i), "must be a plus sign and 1 to 15 digits, the first not 0 (such as +44 or +4420)")
 		}
 	}

@@ -182,7 +182,7 @@ func (g *Guard) Unwrap() smscourier.Sender { return g.next }
 // inspect returns what the Guard knows of the recipient to.
 func (g *Guard) inspect(to string) number {
 	s := stripSeparators(to)
-	if !isE164(s) {
+	if !smscourier.IsE164(s) {
 		return number{numberInfo: &numberInfo{canonical: s, typ: TypeUnknown}}
 	}
 	return number{e164: true, numberInfo: g.numbers.get(s, g.fillKeys)}

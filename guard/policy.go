@@ -116,20 +116,6 @@ func stripSeparators(s string) string {
 	return string(b)
 }
 
-// isE164 reports whether s is a plus sign and 1 to 15 ASCII digits, the
-// first not 0.
-func isE164(s string) bool {
-	if len(s) < 2 || len(s) > 16 || s[0] != '+' || s[1] < '1' || s[1] > '9' {
-		return false
-	}
-	for i := 2; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 // classify asks libphonenumber about s, an E.164 number. It takes tens of
 // microseconds: numberCache keeps its answers.
 func classify(s string) *numberInfo {

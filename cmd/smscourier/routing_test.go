@@ -156,7 +156,7 @@ func TestRoutingValidateProblems(t *testing.T) {
       failover: true
 `, "  breaker: { failures: -1, cool_down: soon }\n")},
 			problems: []string{
-				"smscourier.routes[1].prefixes[1]: must be + and 1 to 15 digits",
+				"smscourier.routes[1].prefixes[1]: must be + and 1 to 15 digits, the first not 0",
 				"smscourier.routes[1].prefixes[2]: prefix +44 is given twice: first at smscourier.routes[0].prefixes[0]",
 				"smscourier.routes[1].gateways[1]: unknown gateway sns",
 				"smscourier.routes[1].gateways[2]: gateway secondary is already in this route, at smscourier.routes[1].gateways[0]",
