@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -21,7 +23,8 @@ import (
 // TestDocs in the core module leaves to this one: every smscourier command
 // of a sh or console block parses as a valid invocation; console blocks run
 // in order from the repository root, and each command's output must match
-// the lines after it; a plain block marked "usage" lists every command with
+// the lines after it, and its exit status be 0, or N when the last of
+// those lines is "[exit status N]"; a plain block marked "usage" lists every command with
 // flags that exist; one marked "gateway-log" is what the gateway started by
 // the console blocks above it printed.
 func TestDocs(t *testing.T) {
@@ -84,10 +87,8 @@ func checkInvocation(t *testing.T, where string, args []string) {
 	assert.Zero(t, fs.NArg(), "%s: arguments after the flags", where)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, name := range []string{"config", "to", "body"} {
-		if fs.Lookup(name) != nil {
-			assert.True(t, set[name], "%s: --%s is required", where, name)
-		}
+	for _, name := range cmd.required {
+		assert.True(t, set[name], "%s: --%s is required", where, name)
 	}
 	assert.Empty(t, in.checkFlags(fs, set), where)
 }
@@ -188,10 +189,27 @@ func (r *docsRun) run(where string, c docstest.Command) {
 	for i := range args {
 		args[i] = r.replace(args[i])
 	}
+	want, code := exitStatus(c.Output)
 	res := runCLI(t, r.root, env, args...)
-	require.Zero(t, res.code, "%s: exit status %d\n%s", where, res.code, res.stderr)
-	assert.True(t, docstest.Match(r.lines(c.Output), docstest.Lines(res.stdout)),
+	require.Equal(t, code, res.code, "%s: exit status %d\n%s", where, res.code, res.stderr)
+	assert.True(t, docstest.Match(r.lines(want), docstest.Lines(res.stdout)),
 		"%s: the output differs from the block:\n%s", where, res.stdout)
+}
+
+// exitStatusLine ends the output of a console command that exits with a
+// status other than 0.
+var exitStatusLine = regexp.MustCompile(`^\[exit status ([0-9]+)\]$`)
+
+// exitStatus returns the output lines of a console command without a last
+// line "[exit status N]", and N, or 0 without that line.
+func exitStatus(output []string) ([]string, int) {
+	if n := len(output); n > 0 {
+		if m := exitStatusLine.FindStringSubmatch(strings.TrimSpace(output[n-1])); m != nil {
+			code, _ := strconv.Atoi(m[1])
+			return output[:n-1], code
+		}
+	}
+	return output, 0
 }
 
 func (r *docsRun) lines(want []string) []string {

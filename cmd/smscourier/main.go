@@ -29,8 +29,15 @@
 // smscourier.ParseRoutingConfigEnv): validate, render and send then use a
 // smscourier.Router, and show every gateway of a route.
 //
+// A config with a smscourier.guard section (see package guard) puts a
+// guard against SMS pumping in front of what sends: send and worker
+// enforce it, enqueue refuses up front what its policy blocks, and
+// validate --to and render say what it would do with a recipient.
+//
 // Exit status: 0 on success, 1 when the config is invalid or the message
-// could not be rendered or sent, 2 on a usage error.
+// could not be rendered or sent, 2 on a usage error, 3 when the guard
+// blocked the message (send, enqueue) or would block it (render,
+// validate --to).
 package main
 
 import (
@@ -52,6 +59,8 @@ import (
 	"time"
 
 	"github.com/smscourier/smscourier"
+	"github.com/smscourier/smscourier/guard"
+	"github.com/smscourier/smscourier/guard/pgstore"
 	"sigs.k8s.io/yaml"
 )
 
@@ -60,6 +69,7 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
+	exitBlocked = 3 // the guard blocked the message, or would block it
 )
 
 func main() {
@@ -77,9 +87,9 @@ Ory Kratos config file (courier.sms, or the courier.channels entry with id
 sms), runs a durable queue of them, and fakes a gateway to try it on.
 
 Usage:
-  smscourier validate --config FILE [--env=false]
+  smscourier validate --config FILE [--to NUMBER] [--env=false]
   smscourier render   --config FILE --to NUMBER --body TEXT [--from SENDER] [--json] [--env=false] [flags]
-  smscourier send     --config FILE --to NUMBER --body TEXT [--from SENDER] [--env=false] [--timeout 30s] [flags]
+  smscourier send     --config FILE --to NUMBER --body TEXT [--from SENDER] [--env=false] [--timeout 30s] [--database URL] [flags]
   smscourier migrate  [--database URL]
   smscourier worker   --config FILE [--database URL] [--env=false] [flags]
   smscourier enqueue  --config FILE --to NUMBER --body TEXT [--database URL] [--env=false] [flags]
@@ -111,20 +121,32 @@ gateways, routes by number prefix and a default route (see
 smscourier.ParseRoutingConfig); its courier section, if any, is the gateway
 named courier. validate, render and send then work on the whole route.
 
+A smscourier.guard section (see package guard) sets a guard against SMS
+pumping: a destination policy and rate limits. send and worker send through
+it; enqueue refuses up front a message its policy blocks; validate --to and
+render say whether it would block the recipient, and by which rule. A
+blocked message is printed as class: blocked, rule, country and, for a
+limit, retry_after; never the number. The worker counts the limits in the
+queue's PostgreSQL database (migrate creates the guard's tables there), or
+in its memory with SQLite; send in memory, unless --database names that
+PostgreSQL database.
+
 The queue database is the SQLite file ` + defaultDatabase + ` unless
 --database names another file (a path, file:PATH or sqlite://PATH) or a
 PostgreSQL database (postgres://... or postgresql://...).
 
 Exit status: 0 success; 1 invalid config, or the message could not be
-rendered or sent; 2 usage error.
+rendered or sent; 2 usage error; 3 blocked by the guard (send, enqueue), or
+it would be (render, validate --to).
 `
 
 // command is one subcommand.
 type command struct {
-	name    string
-	summary string // usage lines and description, before the flags
-	run     func(*invocation) int
-	flags   func(*flag.FlagSet, *invocation)
+	name     string
+	summary  string   // usage lines and description, before the flags
+	required []string // the flags that must be given
+	run      func(*invocation) int
+	flags    func(*flag.FlagSet, *invocation)
 }
 
 // commands are every command but help, in the order of the usage text.
@@ -133,8 +155,9 @@ var commands = slices.Concat(messageCommands, queueCommands, []*command{gatewayC
 // messageCommands are the commands that check, render and send one message.
 var messageCommands = []*command{
 	{
-		name: "validate",
-		summary: `Usage: smscourier validate --config FILE [--env=false]
+		name:     "validate",
+		required: []string{"config"},
+		summary: `Usage: smscourier validate --config FILE [--to NUMBER] [--env=false]
 
 Checks the config (every problem, each with its key path, one per line) and
 loads and parses the body template as the library does before sending. On
@@ -159,14 +182,24 @@ gateway's templates loaded, and summed up a line each:
 A share lists its gateways by weight, heaviest first; used=false marks the
 courier section's block when no route names it. The warnings name each
 gateway's key path (smscourier.gateways.NAME...).
+
+With a guard section (smscourier.guard) it adds a line with the guard's
+settings, and with --to one saying whether the guard's policy blocks that
+recipient, and by which rule (exit status 3 when it does, unless dry_run
+is on); the limits are not checked, as they count the messages sent:
+
+  guard: dry_run=false policy=deny_countries limits=recipient.cooldown
+  guard: --to would be blocked by deny_country (country FR)
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
+			fs.StringVar(&in.to, "to", "", "with a guard section, say whether its policy blocks the recipient `NUMBER`")
 		},
 		run: runValidate,
 	},
 	{
-		name: "render",
+		name:     "render",
+		required: []string{"config", "to", "body"},
 		summary: `Usage: smscourier render --config FILE --to NUMBER --body TEXT [--from SENDER] [--json] [--env=false] [flags]
 
 Prints the exact HTTP request a send would make first: method, URL, the
@@ -191,6 +224,13 @@ key, each gateway's credentials redacted. A gateway whose template fails or
 cancels the message, which a send would move on from, shows "not rendered:
 ERROR". --json prints an array of the objects, each with "gateway" (and
 "error" in place of the request for one not rendered).
+
+With a guard section (smscourier.guard) it first checks the message
+against the guard, counting nothing: its policy, and its limits as if
+nothing had been sent yet, so that of those only a segment budget shorter
+than the message can block it. A block is printed on stderr with its rule
+and nothing else (exit status 3, unless dry_run is on); otherwise stderr
+says that the guard allows it, and the request follows on stdout.
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
@@ -201,8 +241,9 @@ ERROR". --json prints an array of the objects, each with "gateway" (and
 		run: runRender,
 	},
 	{
-		name: "send",
-		summary: `Usage: smscourier send --config FILE --to NUMBER --body TEXT [--from SENDER] [--env=false] [--timeout 30s] [flags]
+		name:     "send",
+		required: []string{"config", "to", "body"},
+		summary: `Usage: smscourier send --config FILE --to NUMBER --body TEXT [--from SENDER] [--env=false] [--timeout 30s] [--database URL] [flags]
 
 Sends one SMS and prints the outcome, one "name: value" a line: status,
 class (` + classList() + `),
@@ -216,11 +257,29 @@ gateway, the gateway of the last request (none before any), and
 tried, each step of the send in order: "vonage not_sent, courier ok", a
 gateway passed over as "vonage skipped (circuit_open)" or "(retry_after)".
 --attempts then counts passes over the route.
+
+With a guard section (smscourier.guard) the message goes through the
+guard. When it blocks the message, nothing is sent, class is blocked and
+rule, country and (for a limit) retry_after follow; the exit status is 3:
+
+  status: none
+  class: blocked
+  attempts: 0
+  idempotency_key: 0b6e2f0c-...
+  segments: 1 (GSM-7, 19 characters)
+  rule: deny_country
+  country: FR
+
+The guard counts its limits in memory, for this send alone, unless
+--database names the queue's PostgreSQL database, whose counts the workers
+share. In dry-run mode (dry_run: true) a block is a warning on stderr and
+the message is sent.
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
 			in.messageFlags(fs)
 			in.sendFlags(fs)
+			fs.StringVar(&in.database, "database", "", "with a guard section, count its limits in this PostgreSQL `URL` (postgres://...), the queue's database, with the workers (default: in memory, for this send alone)")
 			fs.IntVar(&in.attempts, "attempts", 0, "at most `N` HTTP requests, at least 1, the first included; 1 turns retries off (default 3)")
 			fs.BoolVar(&in.showReply, "show-reply", false, "also print the gateway's reply body (it may echo the message text)")
 		},
@@ -249,8 +308,12 @@ type invocation struct {
 	env     bool
 	verbose bool
 
+	// validate, render, send and enqueue
+	to string
+
 	// render, send and enqueue
-	to, body, from string
+	body, from     string
+	requester      string
 	idempotencyKey string
 	timeout        time.Duration
 	strictE164     bool
@@ -258,7 +321,7 @@ type invocation struct {
 	attempts       int
 	showReply      bool
 
-	// migrate, worker and enqueue
+	// migrate, worker, enqueue and send
 	database    string
 	maxWorkers  int
 	rate        float64
@@ -287,6 +350,7 @@ func (in *invocation) messageFlags(fs *flag.FlagSet) {
 	fs.StringVar(&in.body, "body", "", "the message `TEXT` (required)")
 	fs.StringVar(&in.from, "from", "", "the `SENDER`, overriding the config's from")
 	fs.StringVar(&in.idempotencyKey, "idempotency-key", "", "the message's idempotency `KEY` (default: a random one)")
+	fs.StringVar(&in.requester, "requester", "", "who asks for the message (an account `ID`, a client IP), for the guard's per-requester limit")
 }
 
 // sendFlags are the flags render and send add to messageFlags.
@@ -340,8 +404,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, name := range []string{"config", "to", "body"} {
-		if fs.Lookup(name) != nil && !set[name] {
+	for _, name := range cmd.required {
+		if !set[name] {
 			return in.usageError("--%s is required", name)
 		}
 	}
@@ -362,8 +426,10 @@ func (in *invocation) checkFlags(fs *flag.FlagSet, set map[string]bool) string {
 		return "--attempts must be at least 1 (1 turns retries off)"
 	case set["timeout"] && in.timeout <= 0:
 		return "--timeout must be positive"
-	case has("database") && in.database == "":
+	case set["database"] && in.database == "":
 		return "--database must not be empty"
+	case in.cmd != nil && in.cmd.name == "send" && in.database != "" && !isPostgres(in.database):
+		return "--database of send must be a PostgreSQL URL (postgres://...): only there are the guard's counts shared"
 	case has("max-workers") && in.maxWorkers < 1, has("burst") && in.burst < 1:
 		return "--max-workers and --burst must be at least 1"
 	case has("max-attempts") && in.maxAttempts < 0:
@@ -428,6 +494,10 @@ func printUsage(w io.Writer, cmd *command) {
 	if fs.Lookup("database") != nil {
 		fmt.Fprint(w, databaseFooter)
 	}
+	if fs.Lookup("to") != nil {
+		fmt.Fprint(w, "\nExit status: 0 success; 1 failure; 2 usage error; 3 blocked by the guard.\n")
+		return
+	}
 	fmt.Fprint(w, "\nExit status: 0 success; 1 failure; 2 usage error.\n")
 }
 
@@ -463,20 +533,40 @@ type loaded struct {
 	// smscourier section, else nil. cfg is then its GatewayCourier block,
 	// if any.
 	routing *smscourier.RoutingConfig
+	// guard is the guard's settings of a document with a smscourier.guard
+	// section, else nil.
+	guard *guard.Config
 }
 
 // load reads the config, with environment overrides unless --env=false.
-// A document with a top-level smscourier section is read as a routing
-// config (smscourier.ParseRoutingConfigEnv), any other as a Kratos config.
+// A document with a top-level smscourier section that holds more than the
+// guard's settings is read as a routing config
+// (smscourier.ParseRoutingConfigEnv), any other as a Kratos config; a
+// smscourier.guard section is read by package guard. The problems of both
+// are reported together.
 func (in *invocation) load() (loaded, error) {
 	data, err := os.ReadFile(in.config)
 	if err != nil {
 		return loaded{}, fmt.Errorf("smscourier: load config: %w", err)
 	}
+	l, err := in.loadSenders(data)
+	if hasGuardSection(data) {
+		gcfg, gerr := in.parseGuard(data)
+		if err != nil || gerr != nil {
+			return loaded{}, joinConfigErrors(err, gerr)
+		}
+		l.guard = &gcfg
+	}
+	return l, err
+}
+
+// loadSenders reads what sends of data, as load does.
+func (in *invocation) loadSenders(data []byte) (loaded, error) {
 	var environ []string
 	if in.env {
 		environ = in.environ
 	}
+	var err error
 	if hasRoutingSection(data) {
 		rc, err := smscourier.ParseRoutingConfigEnv(data, environ)
 		if err != nil {
@@ -496,6 +586,11 @@ func (in *invocation) load() (loaded, error) {
 	return loaded{cfg: cfg, layout: layoutOf(data, environ)}, nil
 }
 
+// logger is the logger of --verbose: every level, as text, to stderr.
+func (in *invocation) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(in.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 // options returns the options the flags ask for, then extra.
 func (in *invocation) options(extra ...smscourier.Option) []smscourier.Option {
 	var opts []smscourier.Option
@@ -503,7 +598,7 @@ func (in *invocation) options(extra ...smscourier.Option) []smscourier.Option {
 		opts = append(opts, smscourier.WithStrictE164())
 	}
 	if in.verbose {
-		opts = append(opts, smscourier.WithLogger(slog.New(slog.NewTextHandler(in.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+		opts = append(opts, smscourier.WithLogger(in.logger()))
 	}
 	if in.attempts > 0 {
 		opts = append(opts, smscourier.WithRetryPolicy(smscourier.RetryPolicy{MaxAttempts: in.attempts}))
@@ -600,7 +695,8 @@ func runValidate(in *invocation) int {
 	if err != nil {
 		return in.fail(err)
 	}
-	if _, err := in.newSender(l); err != nil {
+	s, err := in.newSender(l)
+	if err != nil {
 		return in.fail(err)
 	}
 	for _, w := range warnings(l) {
@@ -608,9 +704,12 @@ func runValidate(in *invocation) int {
 	}
 	if l.routing != nil {
 		fmt.Fprint(in.stdout, routingSummary(l))
-		return exitOK
+	} else {
+		fmt.Fprintln(in.stdout, summary(l))
 	}
-	fmt.Fprintln(in.stdout, summary(l))
+	if l.guard != nil {
+		return in.validateGuard(s, l)
+	}
 	return exitOK
 }
 
@@ -674,7 +773,7 @@ func templateKind(uri string) string {
 
 // message returns the Message the flags describe.
 func (in *invocation) message() smscourier.Message {
-	return smscourier.Message{To: in.to, Body: in.body, From: in.from, IdempotencyKey: in.idempotencyKey}
+	return smscourier.Message{To: in.to, Body: in.body, From: in.from, IdempotencyKey: in.idempotencyKey, Requester: in.requester}
 }
 
 // prepare loads the config and builds the sender for render and send: a
@@ -698,6 +797,11 @@ func runRender(in *invocation) int {
 	}
 	ctx, cancel := context.WithTimeout(in.ctx, in.timeout)
 	defer cancel()
+	if l.guard != nil {
+		if code := in.renderGuard(ctx, s, l, in.message()); code != exitOK {
+			return code
+		}
+	}
 	if r, ok := s.(*smscourier.Router); ok {
 		return in.renderRoute(ctx, r, l)
 	}
@@ -733,20 +837,46 @@ func explain(err error, verb string) error {
 	switch {
 	case errors.Is(err, smscourier.ErrDisabled):
 		return fmt.Errorf("%w (enabled: false); nothing %s sent", err, verb)
-	case errors.Is(err, smscourier.ErrCancel), errors.Is(err, smscourier.ErrTemplate), errors.Is(err, smscourier.ErrInvalidMessage):
+	case errors.Is(err, smscourier.ErrCancel), errors.Is(err, smscourier.ErrTemplate), errors.Is(err, smscourier.ErrInvalidMessage),
+		errors.Is(err, smscourier.ErrBlocked):
 		return fmt.Errorf("%w; nothing %s sent", err, verb)
 	}
 	return err
 }
 
 func runSend(in *invocation) int {
-	s, _, code := in.prepare()
+	s, l, code := in.prepare()
 	if s == nil {
 		return code
 	}
 	ctx, cancel := context.WithTimeout(in.ctx, in.timeout)
 	defer cancel()
-	res, err := s.SendMessage(ctx, in.message())
+	sender := s
+	var wouldBlock *smscourier.Event // a block of a guard in dry-run mode
+	if l.guard != nil {
+		opts := []guard.Option{guard.WithObserver(func(ev smscourier.Event) { wouldBlock = &ev })}
+		if in.verbose {
+			opts = append(opts, guard.WithLogger(in.logger()))
+		}
+		if in.database != "" {
+			pool, err := openGuardPool(ctx, in.database)
+			if err != nil {
+				return in.fail(err)
+			}
+			defer pool.Close()
+			opts = append(opts, guard.WithStore(pgstore.New(pool)))
+		}
+		g, err := newGuard(s, l, opts...)
+		if err != nil {
+			return in.fail(err)
+		}
+		sender = g
+	}
+	res, err := sender.SendMessage(ctx, in.message())
+	if wouldBlock != nil && wouldBlock.DryRun {
+		fmt.Fprintf(in.stderr, "smscourier send: warning: the guard would block the message by %s; dry_run is on, so it was sent\n",
+			blockText(&smscourier.BlockedError{Rule: wouldBlock.Rule, Country: wouldBlock.Country, RetryAfter: wouldBlock.RetryAfter}))
+	}
 
 	status, reply := res.StatusCode, res.Body
 	var ge *smscourier.GatewayError
@@ -783,6 +913,10 @@ func runSend(in *invocation) int {
 	if ge != nil && ge.RetryAfter > 0 {
 		fmt.Fprintf(w, "retry_after: %s\n", ge.RetryAfter)
 	}
+	var be *smscourier.BlockedError
+	if errors.As(err, &be) {
+		printBlock(w, be)
+	}
 	if in.showReply && reply != nil {
 		// As received: the user asked for it, and a quoted JSON reply is
 		// hard to read.
@@ -790,6 +924,9 @@ func runSend(in *invocation) int {
 	}
 	if err != nil {
 		fmt.Fprintln(in.stderr, explain(err, "was"))
+		if be != nil {
+			return exitBlocked
+		}
 		return exitFailure
 	}
 	return exitOK

@@ -24,6 +24,10 @@ import (
 // binary is the smscourier command built once by TestMain.
 var binary string
 
+// afterTests run after the tests, before the check for leaked goroutines:
+// the PostgreSQL tests stop their server there.
+var afterTests []func()
+
 func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
 }
@@ -43,6 +47,9 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
+	for _, f := range afterTests {
+		f()
+	}
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -646,7 +653,7 @@ func TestHelpAndUsage(t *testing.T) {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			r := runCLI(t, dir, nil, args...)
 			assert.Equal(t, 0, r.code)
-			assert.Contains(t, r.stdout, "smscourier validate --config FILE [--env=false]")
+			assert.Contains(t, r.stdout, "smscourier validate --config FILE [--to NUMBER] [--env=false]")
 			assert.Empty(t, r.stderr)
 		})
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/smscourier/smscourier"
+	"github.com/smscourier/smscourier/guard"
+	"github.com/smscourier/smscourier/guard/pgstore"
 	"github.com/smscourier/smscourier/queue"
 	"github.com/smscourier/smscourier/queue/sqlitedb"
 	"golang.org/x/time/rate"
@@ -35,14 +37,17 @@ var queueCommands = []*command{
 		summary: `Usage: smscourier migrate [--database URL]
 
 Creates River's tables, or updates them to the version this program needs.
-Migrations already applied are skipped, so it is safe to run at every
-deployment. Run it before the first worker or enqueue.
+On PostgreSQL it also creates or updates the tables of the guard against
+SMS pumping (all named smscourier_guard_...), where the workers count its
+limits. Migrations already applied are skipped, so it is safe to run at
+every deployment. Run it before the first worker or enqueue.
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) { in.databaseFlag(fs) },
 		run:   runMigrate,
 	},
 	{
-		name: "worker",
+		name:     "worker",
+		required: []string{"config"},
 		summary: `Usage: smscourier worker --config FILE [--database URL] [--env=false] [flags]
 
 Sends queued messages with the courier settings of the Kratos config FILE
@@ -62,6 +67,14 @@ are cancelled; a send whose outcome is unknown is cancelled unless
 The courier makes one HTTP request per job attempt: the queue retries.
 It fails at once, naming the migrate command to run, when the database
 lacks River's tables or migrations this program needs.
+
+With a guard section (smscourier.guard) every message goes through the
+guard: a message its policy blocks is cancelled (the job's reason names
+the rule), one a limit blocks is snoozed until the limit allows it, or
+cancelled if that is past --not-after. The guard counts its limits in the
+queue's database on PostgreSQL, shared by every worker (migrate creates
+its tables), and in the worker's memory with SQLite. It logs each block
+(rule, country, masked number) as a warning.
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
@@ -77,7 +90,8 @@ lacks River's tables or migrations this program needs.
 		run: runWorker,
 	},
 	{
-		name: "enqueue",
+		name:     "enqueue",
+		required: []string{"config", "to", "body"},
 		summary: `Usage: smscourier enqueue --config FILE --to NUMBER --body TEXT [--database URL] [--env=false] [flags]
 
 Checks that the message renders with the courier settings of the Kratos
@@ -88,6 +102,13 @@ queued, or was sent or dropped within the retention period, is not queued
 again: the existing job is printed with "duplicate". It fails, naming the
 migrate command to run, when the database lacks River's tables or
 migrations this program needs.
+
+With a guard section (smscourier.guard) a message the guard's policy
+blocks is not queued: enqueue prints class, rule and country as send does
+and exits with status 3. It counts nothing: the limits are counted when
+the worker sends (of them, only a segment budget shorter than the message
+blocks here). In dry-run mode a block is a warning and the message is
+queued.
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
@@ -117,6 +138,9 @@ type store struct {
 	// stopTimeout.
 	work  func(ctx context.Context, w *queue.Worker, cfg queue.Config, stopTimeout time.Duration, log *slog.Logger) error
 	close func()
+	// pool is the PostgreSQL database's pool, for the guard's store; nil
+	// for SQLite.
+	pool *pgxpool.Pool
 }
 
 // open opens the --database for migrate (create set: a SQLite file is
@@ -137,7 +161,7 @@ func (in *invocation) open(ctx context.Context, create bool) (*store, error) {
 
 func (in *invocation) openStore(ctx context.Context, create bool) (*store, error) {
 	db := in.database
-	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+	if isPostgres(db) {
 		return openPostgres(ctx, db)
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(db, "sqlite://"), "file:")
@@ -157,8 +181,26 @@ func openSQLite(ctx context.Context, path string) (*store, error) {
 	return newStore(path, riversqlite.New(db), func() { _ = db.Close() }), nil
 }
 
+// isPostgres reports whether the --database db names a PostgreSQL
+// database.
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
 func openPostgres(ctx context.Context, dbURL string) (*store, error) {
-	shown := dbURL
+	pool, shown, err := connectPostgres(ctx, dbURL)
+	if err != nil {
+		return nil, err
+	}
+	st := newStore(shown, riverpgxv5.New(pool), pool.Close)
+	st.pool = pool
+	return st, nil
+}
+
+// connectPostgres opens a pool on dbURL and checks that the server
+// answers. shown is dbURL without its password.
+func connectPostgres(ctx context.Context, dbURL string) (pool *pgxpool.Pool, shown string, err error) {
+	shown = dbURL
 	if u, err := url.Parse(dbURL); err == nil {
 		if _, has := u.User.Password(); has {
 			u.User = url.UserPassword(u.User.Username(), "[REDACTED]")
@@ -166,15 +208,42 @@ func openPostgres(ctx context.Context, dbURL string) (*store, error) {
 		// url escapes the placeholder's brackets; show it as elsewhere.
 		shown = strings.ReplaceAll(u.String(), url.QueryEscape("[REDACTED]"), "[REDACTED]")
 	}
-	pool, err := pgxpool.New(ctx, dbURL)
+	pool, err = pgxpool.New(ctx, dbURL)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", shown, err)
+		return nil, shown, fmt.Errorf("open %s: %w", shown, err)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to %s: %w", shown, err)
+		return nil, shown, fmt.Errorf("connect to %s: %w", shown, err)
 	}
-	return newStore(shown, riverpgxv5.New(pool), pool.Close), nil
+	return pool, shown, nil
+}
+
+// openGuardPool opens send's --database, a PostgreSQL database that
+// migrate has given the guard's tables.
+func openGuardPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
+	pool, shown, err := connectPostgres(ctx, dbURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireGuardTables(ctx, pool, shown); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// requireGuardTables fails, saying what to run, when the PostgreSQL
+// database shown, behind pool, lacks the guard's tables.
+func requireGuardTables(ctx context.Context, pool *pgxpool.Pool, shown string) error {
+	ok, err := guardTablesExist(ctx, pool)
+	if err != nil {
+		return fmt.Errorf("checking the guard's tables in %s: %w", shown, err)
+	}
+	if !ok {
+		return fmt.Errorf("the database %s has no tables for the guard; create them first with: smscourier migrate --database %s", shown, shellQuote(shown))
+	}
+	return nil
 }
 
 // newStore builds the store of one database from its River driver, on
@@ -305,6 +374,11 @@ func runMigrate(in *invocation) int {
 	if err := st.migrate(ctx); err != nil {
 		return in.fail(err)
 	}
+	if st.pool != nil {
+		if err := pgstore.Migrate(ctx, st.pool); err != nil {
+			return in.fail(err)
+		}
+	}
 	fmt.Fprintf(in.stdout, "migrated: %s\n", st.shown)
 	return exitOK
 }
@@ -324,16 +398,33 @@ func runWorker(in *invocation) int {
 	if err != nil {
 		return in.fail(err)
 	}
-	wcfg := queue.WorkerConfig{Logger: log}
-	if in.rate > 0 {
-		wcfg.Limiter = rate.NewLimiter(rate.Limit(in.rate), in.burst)
-	}
-	worker := queue.NewWorker(sender, wcfg)
 	st, err := in.open(ctx, false)
 	if err != nil {
 		return in.fail(err)
 	}
 	defer st.close()
+	guardStore := "none"
+	if l.guard != nil {
+		gopts := []guard.Option{guard.WithLogger(log)}
+		guardStore = "memory"
+		if st.pool != nil {
+			if err := requireGuardTables(ctx, st.pool, st.shown); err != nil {
+				return in.fail(err)
+			}
+			gopts = append(gopts, guard.WithStore(pgstore.New(st.pool)))
+			guardStore = "postgres"
+		}
+		g, err := newGuard(sender, l, gopts...)
+		if err != nil {
+			return in.fail(err)
+		}
+		sender = g
+	}
+	wcfg := queue.WorkerConfig{Logger: log}
+	if in.rate > 0 {
+		wcfg.Limiter = rate.NewLimiter(rate.Limit(in.rate), in.burst)
+	}
+	worker := queue.NewWorker(sender, wcfg)
 	qcfg := queue.Config{
 		MaxWorkers:                  in.maxWorkers,
 		CompletedJobRetentionPeriod: in.retention,
@@ -341,7 +432,8 @@ func runWorker(in *invocation) int {
 		DiscardedJobRetentionPeriod: in.retention,
 		Logger:                      slog.New(slog.NewTextHandler(in.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
-	log.Info("smscourier: starting worker", slog.String("database", st.shown), slog.Int("max_workers", in.maxWorkers), slog.Float64("rate", in.rate))
+	log.Info("smscourier: starting worker", slog.String("database", st.shown), slog.Int("max_workers", in.maxWorkers), slog.Float64("rate", in.rate),
+		slog.String("guard", guardStore))
 	if err := st.work(ctx, worker, qcfg, in.stopTimeout, log); err != nil {
 		return in.fail(err)
 	}
@@ -361,6 +453,13 @@ func runEnqueue(in *invocation) int {
 	m := in.message()
 	if in.notAfter > 0 {
 		m.NotAfter = time.Now().Add(in.notAfter)
+	}
+	// A message the guard's policy blocks would be cancelled by the
+	// worker: refuse it now.
+	if l.guard != nil {
+		if code := in.refuseBlocked(ctx, sender, l, m); code != exitOK {
+			return code
+		}
 	}
 	// The message must render (for a gateway of its route): a template
 	// error found now is better than a cancelled job later. Nothing is

@@ -21,15 +21,39 @@ import (
 const routingSection = "smscourier"
 
 // hasRoutingSection reports whether data, a YAML or JSON document, is a
-// mapping with a top-level smscourier key. A document that does not decode
-// has none: ParseConfig then reports what is wrong with it.
+// mapping with a top-level smscourier key that holds more than the guard's
+// settings: a section with only a guard key leaves a Kratos config a
+// Kratos config. A document that does not decode has none: ParseConfig
+// then reports what is wrong with it.
 func hasRoutingSection(data []byte) bool {
-	var doc map[string]any
-	if js, err := yaml.YAMLToJSON(data); err != nil || json.Unmarshal(js, &doc) != nil {
+	doc, ok := decodeDocument(data)
+	if !ok {
 		return false
 	}
-	_, ok := doc[routingSection]
-	return ok
+	section, ok := doc[routingSection]
+	if !ok {
+		return false
+	}
+	m, isMap := section.(map[string]any)
+	if !isMap || len(m) == 0 {
+		return true // ParseRoutingConfig reports what is wrong with it
+	}
+	for k := range m {
+		if k != guardKey {
+			return true
+		}
+	}
+	return false
+}
+
+// decodeDocument decodes data, a YAML or JSON document, when it is a
+// mapping.
+func decodeDocument(data []byte) (map[string]any, bool) {
+	var doc map[string]any
+	if js, err := yaml.YAMLToJSON(data); err != nil || json.Unmarshal(js, &doc) != nil {
+		return nil, false
+	}
+	return doc, true
 }
 
 // gatewayNames returns the names of rc's gateways, sorted.

@@ -498,6 +498,8 @@ func TestRoutingSectionDetection(t *testing.T) {
 		{"routing YAML", "smscourier:\n  gateways: {}\n", true},
 		{"routing JSON", `{"courier": {}, "smscourier": null}`, true},
 		{"nested key", "courier:\n  smscourier: {}\n", false},
+		{"only a guard", "courier: {}\nsmscourier:\n  guard: {dry_run: true}\n", false},
+		{"a guard and gateways", "smscourier:\n  guard: {}\n  gateways: {}\n", true},
 		{"not a mapping", "- smscourier\n", false},
 		{"not YAML", "smscourier: [\n", false},
 		{"empty", "", false},
