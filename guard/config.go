@@ -35,12 +35,27 @@ type Config struct {
 	// whether a send goes ahead (open) or is blocked (closed) when the
 	// Store fails. See StoreFailure for the defaults.
 	OnStoreFailure StoreFailure
+	// KeySecret, key key_secret (or the environment's
+	// SMSCOURIER_GUARD_KEY_SECRET, see ParseConfigEnv), keys the SHA-256
+	// hashes the Guard makes of numbers, ranges and requesters for its
+	// Store, so that no one who reads the Store can find a number by
+	// hashing every number. At least 16 bytes; a long random string, the
+	// same in every instance that shares a Store. Required when the limits
+	// are kept in a Store other than a MemoryStore (package pgstore);
+	// without it, a MemoryStore's Guards use that store's random secret.
+	// It never appears in an error or a log; changing it starts every
+	// limit afresh. A smscourier.Secret: fmt, JSON and slog show it
+	// redacted.
+	KeySecret smscourier.Secret
 	// Remember, key remember (a Go duration such as "24h"), is how long
 	// the Store remembers a message it let through, by its idempotency key
 	// and recipient: a retry of it within that time (a gateway failure, a
 	// queue's retry) passes without being counted again. Default (0) 24h.
 	Remember time.Duration
 }
+
+// MinKeySecret is the length, in bytes, of the shortest Config.KeySecret.
+const MinKeySecret = 16
 
 // DefaultRemember is how long a Guard remembers an admitted message when
 // Config.Remember is 0.
@@ -259,7 +274,7 @@ func RecommendedConfig() Config {
 // Config of a document without a smscourier.guard section.
 func (c Config) IsZero() bool {
 	return c.Policy.isZero() && c.Limits == (Limits{}) && !c.DryRun &&
-		c.OnStoreFailure == (StoreFailure{}) && c.Remember == 0
+		c.OnStoreFailure == (StoreFailure{}) && c.Remember == 0 && c.KeySecret == ""
 }
 
 func (p Policy) isZero() bool {
@@ -280,6 +295,37 @@ func LoadConfig(path string) (Config, error) {
 	return ParseConfig(data)
 }
 
+// KeySecretEnv is the environment variable that ParseConfigEnv and
+// LoadConfigEnv read Config.KeySecret from, over the document's
+// smscourier.guard.key_secret: the key path in capitals, its dots as
+// underscores, as smscourier.ParseConfigEnv reads the courier's keys.
+const KeySecretEnv = "SMSCOURIER_GUARD_KEY_SECRET"
+
+// LoadConfigEnv reads the config document at path and returns its guard
+// settings, as ParseConfigEnv does.
+func LoadConfigEnv(path string, environ []string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("smscourier: load guard config: %w", err)
+	}
+	return ParseConfigEnv(data, environ)
+}
+
+// ParseConfigEnv is ParseConfig with the environment environ (as
+// os.Environ returns it) applied: a non-empty KeySecretEnv sets
+// Config.KeySecret, so that the secret need not be in the file. Only when
+// the document has a smscourier.guard section does it apply; a document
+// without one still gives the zero Config.
+func ParseConfigEnv(data []byte, environ []string) (Config, error) {
+	var secret string
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, KeySecretEnv+"="); ok && v != "" {
+			secret = v
+		}
+	}
+	return parseConfig(data, secret)
+}
+
 // ParseConfig parses a whole config document, YAML or JSON, and returns
 // the guard's settings: the mapping at smscourier.guard, validated. Other
 // keys are ignored; a document without that section gives the zero
@@ -290,6 +336,12 @@ func LoadConfig(path string) (Config, error) {
 // which wraps smscourier.ErrInvalidConfig. Durations are Go duration
 // strings ("90s", "10m", "24h"). No error quotes a value of the document.
 func ParseConfig(data []byte) (Config, error) {
+	return parseConfig(data, "")
+}
+
+// parseConfig is ParseConfig with secret, when not empty, over the
+// section's key_secret.
+func parseConfig(data []byte, secret string) (Config, error) {
 	jsonDoc, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
 		return Config{}, invalid(configProblem{Path: "document", Message: yamlProblem(err)})
@@ -306,6 +358,9 @@ func ParseConfig(data []byte) (Config, error) {
 		if section, ok := root["smscourier"].(map[string]any); ok {
 			if g, ok := section["guard"]; ok && g != nil {
 				d.config(g, configPath, &cfg)
+				if secret != "" {
+					cfg.KeySecret = smscourier.Secret(secret)
+				}
 			}
 		}
 	} else if doc != nil {
@@ -390,6 +445,7 @@ func (d *decoder) config(v any, path string, c *Config) {
 		"dry_run":          func(v any, p string) { c.DryRun = d.boolean(v, p) },
 		"on_store_failure": func(v any, p string) { d.storeFailure(v, p, &c.OnStoreFailure) },
 		"remember":         func(v any, p string) { c.Remember = d.duration(v, p) },
+		"key_secret":       func(v any, p string) { c.KeySecret = smscourier.Secret(d.str(v, p)) },
 	})
 }
 
@@ -568,6 +624,9 @@ func (c Config) check(prefix string) []configProblem {
 		}
 	}
 	nonNegative(&d, c.Remember, prefix+".remember")
+	if c.KeySecret != "" && len(c.KeySecret) < MinKeySecret {
+		d.add(prefix+".key_secret", "must be at least %d bytes", MinKeySecret)
+	}
 	return d.problems
 }
 

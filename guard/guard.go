@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,7 +25,9 @@ type Guard struct {
 	dryRun       bool
 	failClosed   uint8 // a bit for each limitKind that fails closed
 	store        Store
-	peeker       Peeker // nil: the store cannot peek
+	peeker       Peeker       // nil: the store cannot peek
+	mem          *MemoryStore // the store, when a MemoryStore: keys as fingerprints
+	secret       [32]byte     // keys the hashes that make Store keys
 	numbers      *numberCache
 	logger       *slog.Logger           // nil: no logging
 	observer     func(smscourier.Event) // nil: none
@@ -38,13 +41,16 @@ var _ smscourier.Sender = (*Guard)(nil)
 // which wraps smscourier.ErrInvalidConfig, with key paths under
 // smscourier.guard. Without WithStore the limits are kept in a new
 // MemoryStore.
+//
+// The Store keys are hashes keyed with cfg.KeySecret. Without one, a
+// Guard whose Store is a *MemoryStore uses that store's own random
+// secret; any other Store requires cfg.KeySecret, the same in every
+// instance that shares the Store, or New refuses it.
 func New(next smscourier.Sender, cfg Config, opts ...Option) (*Guard, error) {
 	if next == nil {
 		return nil, errors.New("smscourier: guard: no Sender to wrap (next is nil)")
 	}
-	if ps := cfg.check(configPath); len(ps) > 0 {
-		return nil, invalid(ps...)
-	}
+	ps := cfg.check(configPath)
 	o := options{now: time.Now}
 	for _, opt := range opts {
 		opt.apply(&o)
@@ -52,10 +58,25 @@ func New(next smscourier.Sender, cfg Config, opts ...Option) (*Guard, error) {
 	if o.store == nil {
 		o.store = NewMemoryStore()
 	}
+	var secret [32]byte
+	if cfg.KeySecret != "" {
+		secret = sha256.Sum256([]byte(keySecretContext + string(cfg.KeySecret)))
+	} else if ms, ok := o.store.(*MemoryStore); ok {
+		secret = ms.secret()
+	} else if cfg.Limits != (Limits{}) {
+		ps = append(ps, configProblem{Path: configPath + ".key_secret",
+			Message: "required with a Store other than a MemoryStore (every instance sharing the Store must hash its keys with the same secret); set it, or SMSCOURIER_GUARD_KEY_SECRET"})
+	}
+	if len(ps) > 0 {
+		return nil, invalid(ps...)
+	}
+	mem, isMem := o.store.(*MemoryStore)
 	g := &Guard{
+		mem:          mem,
+		secret:       secret,
 		next:         next,
 		policy:       newPolicy(cfg.Policy),
-		limits:       newLimits(cfg.Limits),
+		limits:       newLimits(cfg.Limits, &secret, isMem),
 		prefixDigits: cfg.Limits.Prefix.Digits,
 		remember:     orDefault(cfg.Remember, DefaultRemember),
 		dryRun:       cfg.DryRun,
@@ -149,7 +170,7 @@ func (g *Guard) Check(ctx context.Context, m smscourier.Message) error {
 	if r.tooLong >= 0 {
 		return &smscourier.BlockedError{Rule: r.limits[r.tooLong].rule, Country: n.region}
 	}
-	dec, err := g.peeker.Peek(ctx, g.now(), r.req)
+	dec, err := r.answer(ctx, g, false)
 	dec, err = r.checked(dec, err)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -198,7 +219,12 @@ func (g *Guard) fillKeys(info *numberInfo) {
 	for i := range g.limits {
 		l := &g.limits[i]
 		if subject, ok := n.subject(g, l); ok {
-			all = appendKey(all, subjectDigest(l.kind, subject, ""), &l.mask)
+			d := subjectDigest(&g.secret, l.kind, subject, "")
+			if g.mem != nil {
+				info.mkeys[i] = memKeyOf(d, &l.mask)
+				continue
+			}
+			all = appendKey(all, d, &l.mask)
 			has[i] = true
 		}
 	}
@@ -227,7 +253,7 @@ func (g *Guard) admit(ctx context.Context, m *smscourier.Message) error {
 	if r.tooLong >= 0 {
 		return g.refuse(ctx, m, &n, &smscourier.BlockedError{Rule: r.limits[r.tooLong].rule, Country: n.region}, nil)
 	}
-	dec, err := g.store.Take(ctx, g.now(), r.req)
+	dec, err := r.answer(ctx, g, true)
 	dec, err = r.checked(dec, err)
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -248,6 +274,10 @@ func (g *Guard) admit(ctx context.Context, m *smscourier.Message) error {
 	return nil
 }
 
+// keySecretContext is hashed before Config.KeySecret, so that the secret
+// keys nothing but the Guard's hashes.
+const keySecretContext = "smscourier guard store keys\x00"
+
 // errBadDecision is the failure of a Store that refused a Request without
 // naming one of its takes.
 var errBadDecision = errors.New("smscourier: guard: the store refused without naming a take")
@@ -255,7 +285,7 @@ var errBadDecision = errors.New("smscourier: guard: the store refused without na
 // checked returns a Store's answer to r, with a refusal that names no take
 // of r as a failure.
 func (r *request) checked(dec Decision, err error) (Decision, error) {
-	if err == nil && !dec.Allowed && (dec.Refused < 0 || dec.Refused >= len(r.req.Takes)) {
+	if err == nil && !dec.Allowed && (dec.Refused < 0 || dec.Refused >= r.count) {
 		return dec, errBadDecision
 	}
 	return dec, err

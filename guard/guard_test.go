@@ -70,7 +70,7 @@ func TestStoreFailure(t *testing.T) {
 			store := &unreachableStore{err: errUnreachable}
 			var logs logRecords
 			var evs events
-			g, err := New(c, Config{Limits: tc.limits, OnStoreFailure: tc.failure},
+			g, err := New(c, Config{Limits: tc.limits, OnStoreFailure: tc.failure, KeySecret: testSecret},
 				WithStore(store), WithLogger(logs.logger()), WithObserver(evs.observe))
 			require.NoError(t, err)
 			m := smscourier.Message{To: gbMobile, Body: "Your code is 123456", Requester: "acct-1"}
@@ -111,7 +111,7 @@ func TestStoreFailure(t *testing.T) {
 // send's context ended ends the send with the context's error.
 func TestStoreFailureContextEnded(t *testing.T) {
 	c, gw := newCourier(t)
-	g, err := New(c, Config{Limits: Limits{Global: GlobalLimits{MessagesPerDay: 10}}}, WithStore(&unreachableStore{err: context.Canceled}))
+	g, err := New(c, Config{Limits: Limits{Global: GlobalLimits{MessagesPerDay: 10}}, KeySecret: testSecret}, WithStore(&unreachableStore{err: context.Canceled}))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -349,7 +349,7 @@ func (confusedStore) Take(context.Context, time.Time, Request) (Decision, error)
 // is a failure of the store, not a crash.
 func TestStoreRefusingNoTake(t *testing.T) {
 	c, gw := newCourier(t)
-	g, err := New(c, Config{Limits: Limits{Global: GlobalLimits{MessagesPerDay: 10}}}, WithStore(confusedStore{}))
+	g, err := New(c, Config{Limits: Limits{Global: GlobalLimits{MessagesPerDay: 10}}, KeySecret: testSecret}, WithStore(confusedStore{}))
 	require.NoError(t, err)
 	_, err = g.SendMessage(context.Background(), smscourier.Message{To: gbMobile, Body: "x"})
 	assert.Equal(t, RuleStoreUnavailable, asBlocked(t, err).Rule)

@@ -134,3 +134,6 @@ func exampleOfType(t testing.TB, typ phonenumbers.PhoneNumberType) (number, regi
 	t.Fatalf("no example number of type %v", typ)
 	return "", ""
 }
+
+// testSecret is a Config.KeySecret for tests.
+const testSecret smscourier.Secret = "a-test-secret-of-enough-bytes"

@@ -116,38 +116,59 @@ func TestLimitRules(t *testing.T) {
 			{at: 3 * time.Second, to: gbMobile2, key: "otp-3", wantRule: RuleRecipientCooldown, wantRetry: 59 * time.Second},
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, gw := newCourier(t)
-			clk := newClock()
-			start := clk.Now()
-			var evs events
-			g, err := New(c, Config{Limits: tc.limits}, WithClock(clk.Now), WithObserver(evs.observe))
-			require.NoError(t, err)
-			sent := 0
-			for i, s := range tc.steps {
-				clk.Set(s.at, start)
-				body := s.body
-				if body == "" {
-					body = "Your code is 123456"
-				}
-				res, err := g.SendMessage(context.Background(), smscourier.Message{To: s.to, Body: body, Requester: s.requester, IdempotencyKey: s.key})
-				if s.wantRule == "" {
-					require.NoError(t, err, "step %d", i)
-					sent++
-					continue
-				}
-				be := asBlocked(t, err)
-				assert.Equal(t, s.wantRule, be.Rule, "step %d", i)
-				assert.Equal(t, s.wantRetry, be.RetryAfter, "step %d", i)
-				assert.Equal(t, smscourier.Segments(body), res.Segments, "step %d", i)
-				ev := evs.all()[len(evs.all())-1]
-				assert.Equal(t, s.wantRule, ev.Rule)
-				assert.Equal(t, s.wantRetry, ev.RetryAfter)
-				assert.Equal(t, res.IdempotencyKey, ev.IdempotencyKey)
-			}
-			gw.AssertCount(t, sent)
-		})
+		// The Guard's own MemoryStore, which it gives fingerprints, and a
+		// Store that is no MemoryStore, which it gives encoded keys.
+		for _, store := range []string{"memory", "other store"} {
+			t.Run(tc.name+"/"+store, func(t *testing.T) {
+				testLimitSteps(t, tc.limits, tc.steps, store == "other store")
+			})
+		}
 	}
+}
+
+// testLimitSteps sends steps through a Guard of limits, checking each
+// first with Check; other makes its Store one that is no MemoryStore.
+func testLimitSteps(t *testing.T, limits Limits, steps []step, other bool) {
+	c, gw := newCourier(t)
+	clk := newClock()
+	start := clk.Now()
+	var evs events
+	opts := []Option{WithClock(clk.Now), WithObserver(evs.observe)}
+	if other {
+		opts = append(opts, WithStore(&keyRecorder{mem: NewMemoryStore()}))
+	}
+	g, err := New(c, Config{Limits: limits, KeySecret: testSecret}, opts...)
+	require.NoError(t, err)
+	sent := 0
+	for i, s := range steps {
+		clk.Set(s.at, start)
+		body := s.body
+		if body == "" {
+			body = "Your code is 123456"
+		}
+		m := smscourier.Message{To: s.to, Body: body, Requester: s.requester, IdempotencyKey: s.key}
+		checkErr := g.Check(context.Background(), m)
+		res, err := g.SendMessage(context.Background(), m)
+		if s.wantRule == "" {
+			require.NoError(t, checkErr, "step %d: Check", i)
+		} else {
+			assert.Equal(t, s.wantRule, asBlocked(t, checkErr).Rule, "step %d: Check", i)
+		}
+		if s.wantRule == "" {
+			require.NoError(t, err, "step %d", i)
+			sent++
+			continue
+		}
+		be := asBlocked(t, err)
+		assert.Equal(t, s.wantRule, be.Rule, "step %d", i)
+		assert.Equal(t, s.wantRetry, be.RetryAfter, "step %d", i)
+		assert.Equal(t, smscourier.Segments(body), res.Segments, "step %d", i)
+		ev := evs.all()[len(evs.all())-1]
+		assert.Equal(t, s.wantRule, ev.Rule)
+		assert.Equal(t, s.wantRetry, ev.RetryAfter)
+		assert.Equal(t, res.IdempotencyKey, ev.IdempotencyKey)
+	}
+	gw.AssertCount(t, sent)
 }
 
 // TestIdempotencyKeyPassedOn checks that a message without a key goes to

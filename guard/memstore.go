@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"hash/maphash"
 	"sync"
@@ -27,9 +28,11 @@ import (
 // The zero MemoryStore is ready to use. It is safe for concurrent use by
 // multiple goroutines.
 type MemoryStore struct {
-	mu     sync.Mutex
-	shards [memShards]memShard
-	tick   uint8 // the shard the next Take considers sweeping
+	keyOnce sync.Once
+	key     [32]byte // the secret of Guards with no Config.KeySecret
+	mu      sync.Mutex
+	shards  [memShards]memShard
+	tick    uint8 // the shard the next Take considers sweeping
 }
 
 var _ Peeker = (*MemoryStore)(nil)
@@ -141,6 +144,13 @@ func (tb *table) rebuild(t int64, room int) {
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore { return new(MemoryStore) }
 
+// secret returns s's random secret, the same for every Guard sharing s
+// that has no Config.KeySecret, made at the first call.
+func (s *MemoryStore) secret() [32]byte {
+	s.keyOnce.Do(func() { _, _ = rand.Read(s.key[:]) }) // crypto/rand.Read never fails
+	return s.key
+}
+
 // errBadTake is returned for a Take with an Interval, Burst or Cost out of
 // range.
 var errBadTake = errors.New("smscourier: guard: take with Interval <= 0, Burst < 1 or Cost < 1")
@@ -179,19 +189,27 @@ func (s *MemoryStore) answer(now time.Time, req Request, count bool) (Decision, 
 	if req.Message != "" {
 		msg = fingerprint(req.Message)
 	}
+	return s.decide(now.UnixNano(), msg, req.Remember, req.Takes, keys, count), nil
+}
+
+// decide answers, at t (Unix nanoseconds), the takes whose keys'
+// fingerprints are keys, for the admission msg ({0, 0}: none), remembered
+// for remember when allowed; and counts them when count. The takes are in
+// range.
+func (s *MemoryStore) decide(t int64, msg memKey, remember time.Duration, takes []Take, keys []memKey, count bool) Decision {
+	hasMsg := msg != (memKey{})
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t := now.UnixNano()
-	if req.Message != "" && s.shards[msg.shard()].admitted.get(msg) > t {
-		return Decision{Allowed: true, Refused: -1}, nil
+	if hasMsg && s.shards[msg.shard()].admitted.get(msg) > t {
+		return Decision{Allowed: true, Refused: -1}
 	}
 	var tats [maxLimits]int64
 	pending := tats[:0]
-	if len(req.Takes) > len(tats) {
-		pending = make([]int64, 0, len(req.Takes))
+	if len(takes) > len(tats) {
+		pending = make([]int64, 0, len(takes))
 	}
 	dec := Decision{Allowed: true, Refused: -1}
-	for i, tk := range req.Takes {
+	for i, tk := range takes {
 		k := keys[i]
 		tat, seen := int64(0), false
 		for j := i - 1; j >= 0; j-- { // a key twice in one request: the later take sees the earlier
@@ -216,17 +234,17 @@ func (s *MemoryStore) answer(now time.Time, req Request, count bool) (Decision, 
 		pending = append(pending, next)
 	}
 	if !count || !dec.Allowed {
-		return dec, nil
+		return dec
 	}
 	for i, k := range keys {
 		s.shards[k.shard()].cells.set(k, pending[i], t)
 	}
-	if req.Message != "" && req.Remember > 0 {
-		s.shards[msg.shard()].admitted.set(msg, t+int64(req.Remember), t)
+	if hasMsg && remember > 0 {
+		s.shards[msg.shard()].admitted.set(msg, t+int64(remember), t)
 	}
 	s.shards[s.tick%memShards].sweep(t)
 	s.tick++
-	return dec, nil
+	return dec
 }
 
 // sweep rebuilds sh's tables without their expired entries, at t, when a

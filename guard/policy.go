@@ -72,8 +72,9 @@ type numberInfo struct {
 	// keys are, by the index of the Guard's limit, the Store keys of the
 	// limits whose subject the number decides (recipient, prefix,
 	// country), made once for a number the Guard caches; "" for the
-	// others.
-	keys [maxLimits]string
+	// others; with a MemoryStore, mkeys their fingerprints instead.
+	keys  [maxLimits]string
+	mkeys [maxLimits]memKey
 }
 
 // valid reports whether libphonenumber says the number is valid.

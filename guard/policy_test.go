@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 
 	"github.com/nyaruka/phonenumbers"
@@ -159,4 +160,20 @@ func itoa8(i int) string {
 		i /= 10
 	}
 	return string(b)
+}
+
+// TestCallingCodesAgree checks smscourier.CallingCode against
+// libphonenumber: every calling code it knows, and no other.
+func TestCallingCodesAgree(t *testing.T) {
+	known := phonenumbers.GetSupportedCallingCodes()
+	for c := 1; c < 1000; c++ {
+		n := "+" + strconv.Itoa(c) + "5550123"
+		got := smscourier.CallingCode(n)
+		switch {
+		case known[c] && got != "+"+strconv.Itoa(c):
+			t.Errorf("CallingCode(%s) = %q, want +%d", n, got, c)
+		case !known[c] && got == "+"+strconv.Itoa(c):
+			t.Errorf("CallingCode(%s) = %q, which libphonenumber does not know", n, got)
+		}
+	}
 }

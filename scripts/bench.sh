@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the benchmarks of bench_test.go in interleaved rounds, summarises them
+# Runs the benchmarks of bench_test.go and guard/bench_test.go in interleaved rounds, summarises them
 # with benchstat, and writes the target table into docs/performance.md
 # between the bench markers. Usage: scripts/bench.sh   (ROUNDS=6 BENCHTIME=1s by default)
 set -euo pipefail
@@ -15,6 +15,7 @@ raw=bench/raw.txt
 for i in $(seq "$ROUNDS"); do
   echo "round $i of $ROUNDS" >&2
   go test -run '^$' -bench '^Benchmark(Render|Send|FirstRender|HostMemory|Route|RouterOverhead)$' -benchtime "$BENCHTIME" -count 1 . >> "$raw"
+  (cd guard && go test -run '^$' -bench '^Benchmark(Check|GuardSend)$' -benchtime "$BENCHTIME" -count 1 .) >> "$raw"
 done
 
 go run "$BENCHSTAT" "$raw" > bench/benchstat.txt

@@ -32,7 +32,7 @@ func median(xs []float64) float64 {
 }
 
 var (
-	line = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+[\d.]+ [a-z-]+/send)*\s+([\d.]+) B/op\s+([\d.]+) allocs/op`)
+	line = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+-?[\d.]+ [a-z%-]+(?:/send)?)*\s+([\d.]+) B/op\s+([\d.]+) allocs/op`)
 	// rssLine is a line of BenchmarkFirstRender or BenchmarkHostMemory,
 	// which report no allocations, and the latter a peak RSS.
 	// metric is a custom metric reported with b.ReportMetric.
@@ -127,6 +127,30 @@ func main() {
 		courier, router, paired := median(cs), median(rs), median(ratios)
 		fmt.Printf("| Send through a one-gateway Router within 5%% of Courier.Send (median of paired rounds) | twilio-form, %s | %.1f µs/send | %.1f µs/send | %+.1f%% (ratio of medians %+.1f%%) | %s |\n",
 			mode, router/1000, courier/1000, (paired-1)*100, (router/courier-1)*100, mark(paired <= 1.05))
+	}
+	for _, mode := range []string{"recommended/seq", "recommended/par8", "all-limits/seq", "all-limits/par8"} {
+		s := all["BenchmarkGuardSend/"+mode]
+		if s == nil || len(s.metrics["courier-ns/send"]) == 0 {
+			fmt.Fprintf(os.Stderr, "benchtable: no results for BenchmarkGuardSend/%s\n", mode)
+			os.Exit(1)
+		}
+		cs, gs := s.metrics["courier-ns/send"], s.metrics["guard-ns/send"]
+		ratios := make([]float64, len(cs))
+		for i := range cs {
+			ratios[i] = gs[i] / cs[i]
+		}
+		courier, guarded, paired := median(cs), median(gs), median(ratios)
+		fmt.Printf("| Send through the guard (in memory) within 5%% of Courier.Send (median of paired rounds) | twilio-form, %s | %.1f µs/send | %.1f µs/send | %+.1f%% (ratio of medians %+.1f%%) | %s |\n",
+			mode, guarded/1000, courier/1000, (paired-1)*100, (guarded/courier-1)*100, mark(paired <= 1.05))
+	}
+	for _, mode := range []string{"recommended/seq", "recommended/par8", "all-limits/seq", "all-limits/par8"} {
+		ns, allocs := get("BenchmarkCheck/" + mode)
+		if strings.HasSuffix(mode, "par8") { // throughput of 8 goroutines on GOMAXPROCS CPUs: no target
+			fmt.Printf("| guard check in memory, wall time per check from 8 goroutines (no target) | %s | %.2f µs, %.0f allocs | | | |\n", mode, ns/1000, allocs)
+			continue
+		}
+		fmt.Printf("| guard check in memory <= 2 µs, a handful of allocs (the benchmark's 1 is its idempotency key) | %s | %.2f µs, %.0f allocs | | %.2f µs, %.0f allocs | %s |\n",
+			mode, ns/1000, allocs, ns/1000, allocs, mark(ns <= 2000 && allocs <= 5))
 	}
 	route, routeAllocs := get("BenchmarkRoute")
 	fmt.Printf("| choosing a route <= 1 µs, 0 allocs | 1,000 prefixes | %.0f ns, %.0f allocs | | %.0f ns, %.0f allocs | %s |\n",
