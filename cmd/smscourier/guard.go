@@ -32,8 +32,12 @@ func hasGuardSection(data []byte) bool {
 }
 
 // parseGuard returns the guard's settings of data, a document with a
-// guard section, with the environment's overrides unless --env=false.
+// guard section, with the environment's SMSCOURIER_GUARD_KEY_SECRET
+// (guard.ParseConfigEnv) unless --env=false.
 func (in *invocation) parseGuard(data []byte) (guard.Config, error) {
+	if in.env {
+		return guard.ParseConfigEnv(data, in.environ)
+	}
 	return guard.ParseConfig(data)
 }
 

@@ -34,13 +34,15 @@ func pgJobs(t *testing.T, dsn string) (jobGetter, *pgxpool.Pool) {
 
 // TestSendCountsInThePostgresStore: send --database counts the guard's
 // limits in the queue's PostgreSQL database, so that a recipient's
-// cooldown holds across sends; without migrate, it names the command.
+// cooldown holds across sends; without migrate, it names the command;
+// without a key secret (here from the environment), it names the key.
 func TestSendCountsInThePostgresStore(t *testing.T) {
 	dsn := pgtest.NewDatabase(t)
 	gw := newGateway(t)
 	dir := writeFiles(t, map[string]string{"kratos.yml": guardDoc(gw, "limits:\n  recipient: {cooldown: 1h}\n")})
-	send := func(key string) result {
-		return runCLI(t, dir, nil, "send", "--config", "kratos.yml", "--database", dsn, "--to", numberGB, "--body", "Your code is 123456", "--idempotency-key", key)
+	env := []string{"SMSCOURIER_GUARD_KEY_SECRET=" + keySecret}
+	send := func(key string, flags ...string) result {
+		return runCLI(t, dir, env, append([]string{"send", "--config", "kratos.yml", "--database", dsn, "--to", numberGB, "--body", "Your code is 123456", "--idempotency-key", key}, flags...)...)
 	}
 
 	r := send("otp-0")
@@ -50,6 +52,11 @@ func TestSendCountsInThePostgresStore(t *testing.T) {
 
 	r = runCLI(t, dir, nil, "migrate", "--database", dsn)
 	require.Equal(t, exitOK, r.code, r.stderr)
+
+	r = send("otp-0", "--env=false")
+	assert.Equal(t, exitFailure, r.code)
+	assert.Contains(t, r.stderr, "  smscourier.guard.key_secret: required with a Store other than a MemoryStore")
+	gw.AssertCount(t, 0)
 
 	r = send("otp-1")
 	require.Equal(t, exitOK, r.code, r.stderr)
@@ -80,15 +87,21 @@ func TestWorkerThroughThePostgresGuard(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	plain := writeGuardConfig(t, gw, "")
 	const cooldown = 1500 * time.Millisecond
-	config := writeGuardConfig(t, gw, denyFR+"limits:\n  recipient: {cooldown: 1500ms}\n")
+	const guard = denyFR + "limits:\n  recipient: {cooldown: 1500ms}\n"
+	config := writeGuardConfig(t, gw, guard+"key_secret: "+keySecret+"\n")
 	jobs, pool := pgJobs(t, dsn)
+
+	// A shared store needs the key secret.
+	code, _, stderr = invoke(ctx, "worker", "--config", writeGuardConfig(t, gw, guard), "--database", dsn)
+	assert.Equal(t, exitFailure, code)
+	assert.Contains(t, stderr, "  smscourier.guard.key_secret: required with a Store other than a MemoryStore")
 
 	denied := enqueue(t, plain, dsn, numberFR, "otp-fr")
 	first := enqueue(t, config, dsn, numberGB, "otp-1")
 	second := enqueue(t, config, dsn, numberGB, "otp-2")
 
 	w := startWorker(t, nil, "--config", config, "--database", dsn)
-	rows := waitJobs(t, jobs, denied, first, second)
+	rows := waitJobs(t, w, jobs, denied, first, second)
 	w.stop()
 	require.Equal(t, exitOK, w.code, w.log.String())
 
@@ -104,6 +117,7 @@ func TestWorkerThroughThePostgresGuard(t *testing.T) {
 
 	logs := w.log.String()
 	assert.Contains(t, logs, "guard=postgres")
+	assert.NotContains(t, logs, keySecret)
 	assert.Contains(t, logs, `msg="smscourier: blocked" rule=recipient_cooldown country=GB`)
 	var admissions int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM smscourier_guard_admissions").Scan(&admissions))

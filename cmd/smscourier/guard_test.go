@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -266,7 +265,7 @@ func enqueue(t *testing.T, config, db, to, key string) int64 {
 // runningWorker is a worker run in this process until stop.
 type runningWorker struct {
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	done   chan struct{} // closed when run returns
 	code   int
 	log    syncBuffer
 }
@@ -274,36 +273,49 @@ type runningWorker struct {
 func startWorker(t *testing.T, environ []string, args ...string) *runningWorker {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &runningWorker{cancel: cancel}
-	w.wg.Go(func() {
+	w := &runningWorker{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
 		w.code = run(ctx, append([]string{"worker"}, args...), environ, &syncBuffer{}, &w.log)
-	})
+	}()
 	t.Cleanup(w.stop)
 	return w
 }
 
-// stop stops the worker and waits for it; it returns its exit status.
+// stop stops the worker and waits for it to return.
 func (w *runningWorker) stop() {
 	w.cancel()
-	w.wg.Wait()
+	<-w.done
 }
 
 // waitJobs waits until every job of ids is finalized (completed,
-// cancelled or discarded) and returns them, in the order of ids.
-func waitJobs(t *testing.T, jobs jobGetter, ids ...int64) []*rivertype.JobRow {
+// cancelled or discarded) and returns them, in the order of ids. It fails
+// when w returns first, or after a minute.
+func waitJobs(t *testing.T, w *runningWorker, jobs jobGetter, ids ...int64) []*rivertype.JobRow {
 	t.Helper()
+	deadline := time.After(time.Minute)
 	rows := make([]*rivertype.JobRow, len(ids))
-	require.Eventually(t, func() bool {
+	for {
+		finished := 0
 		for i, id := range ids {
 			row, err := jobs.JobGet(context.Background(), id)
-			if err != nil || row.FinalizedAt == nil {
-				return false
+			require.NoError(t, err)
+			if row.FinalizedAt != nil {
+				rows[i] = row
+				finished++
 			}
-			rows[i] = row
 		}
-		return true
-	}, 60*time.Second, 20*time.Millisecond, "jobs %v not finished", ids)
-	return rows
+		if finished == len(ids) {
+			return rows
+		}
+		select {
+		case <-w.done:
+			t.Fatalf("the worker returned %d before the jobs %v finished:\n%s", w.code, ids, w.log.String())
+		case <-deadline:
+			t.Fatalf("jobs %v not finished after a minute:\n%s", ids, w.log.String())
+		case <-time.After(20 * time.Millisecond): // poll
+		}
+	}
 }
 
 func TestEnqueueRefusesWhatTheGuardBlocks(t *testing.T) {
@@ -352,7 +364,7 @@ func TestWorkerThroughTheGuard(t *testing.T) {
 	second := enqueue(t, config, db, numberGB, "otp-2")
 
 	w := startWorker(t, nil, "--config", config, "--database", db)
-	rows := waitJobs(t, jobs, denied, first, second)
+	rows := waitJobs(t, w, jobs, denied, first, second)
 	w.stop()
 	require.Equal(t, exitOK, w.code, w.log.String())
 

@@ -129,7 +129,8 @@ blocked message is printed as class: blocked, rule, country and, for a
 limit, retry_after; never the number. The worker counts the limits in the
 queue's PostgreSQL database (migrate creates the guard's tables there), or
 in its memory with SQLite; send in memory, unless --database names that
-PostgreSQL database.
+PostgreSQL database. Limits counted in PostgreSQL need the guard's
+key_secret, or SMSCOURIER_GUARD_KEY_SECRET (ignored with --env=false).
 
 The queue database is the SQLite file ` + defaultDatabase + ` unless
 --database names another file (a path, file:PATH or sqlite://PATH) or a
@@ -272,7 +273,7 @@ rule, country and (for a limit) retry_after follow; the exit status is 3:
 
 The guard counts its limits in memory, for this send alone, unless
 --database names the queue's PostgreSQL database, whose counts the workers
-share. In dry-run mode (dry_run: true) a block is a warning on stderr and
+share (the guard then needs its key_secret). In dry-run mode (dry_run: true) a block is a warning on stderr and
 the message is sent.
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
@@ -473,7 +474,9 @@ COURIER_CHANNELS_0_REQUEST_CONFIG_URL). Headers cannot be set this way.
 In a routing config (a top-level smscourier section), gateway NAME takes
 SMSCOURIER_GATEWAYS_<NAME>_FROM and SMSCOURIER_GATEWAYS_<NAME>_REQUEST_CONFIG_K
 (K: URL, METHOD, BODY, RESPONSE, AUTH_TYPE, AUTH_CONFIG_USER, ...), NAME
-upper-cased with '-' written '_'. --env=false ignores the environment.
+upper-cased with '-' written '_'. A guard section's key_secret is taken
+from SMSCOURIER_GUARD_KEY_SECRET when it is set. --env=false ignores the
+environment.
 `
 
 // databaseFooter ends the usage text of the queue commands.

@@ -66,11 +66,12 @@ const (
 	urlSecret = "url-s3cr3t-zq3"
 	envSecret = "env-s3cr3t-zq4"
 	qrySecret = "qry-s3cr3t-zq5"
+	keySecret = "key-secret-s3cr3t-zq6" // the guard's key_secret
 )
 
 // secrets are the strings no output may contain.
 var secrets = []string{
-	password, apiKey, urlSecret, envSecret, qrySecret, "zq1", "zq2", "zq3", "zq4", "zq5",
+	password, apiKey, urlSecret, envSecret, qrySecret, keySecret, "zq1", "zq2", "zq3", "zq4", "zq5", "zq6",
 	base64.StdEncoding.EncodeToString([]byte("AC123:" + password)),
 	base64.StdEncoding.EncodeToString([]byte("AC123:" + envSecret)),
 }

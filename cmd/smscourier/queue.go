@@ -73,8 +73,9 @@ guard: a message its policy blocks is cancelled (the job's reason names
 the rule), one a limit blocks is snoozed until the limit allows it, or
 cancelled if that is past --not-after. The guard counts its limits in the
 queue's database on PostgreSQL, shared by every worker (migrate creates
-its tables), and in the worker's memory with SQLite. It logs each block
-(rule, country, masked number) as a warning.
+its tables; the guard then needs its key_secret, or
+SMSCOURIER_GUARD_KEY_SECRET), and in the worker's memory with SQLite. It
+logs each block (rule, country, masked number) as a warning.
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
