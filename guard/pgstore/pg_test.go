@@ -20,6 +20,7 @@ import (
 
 	"github.com/smscourier/smscourier/guard"
 	"github.com/smscourier/smscourier/guard/pgstore"
+	"github.com/smscourier/smscourier/guard/storetest"
 	"github.com/smscourier/smscourier/internal/pgtest"
 )
 
@@ -84,7 +85,8 @@ func refused(i int, after time.Duration) guard.Decision {
 }
 
 // TestContract checks the guard.Store contract step by step: each case is a
-// sequence of Requests at given instants and the Decisions they must get.
+// sequence of Requests at given instants and the Decisions they must get,
+// from a Peek and then from the Take.
 func TestContract(t *testing.T) {
 	type step struct {
 		at   time.Duration // after t0
@@ -194,9 +196,16 @@ func TestContract(t *testing.T) {
 				for k := range req.Takes {
 					req.Takes[k].Key = prefix + req.Takes[k].Key
 				}
-				got, err := store.Take(context.Background(), t0.Add(s.at), req)
+				got, err := store.Peek(context.Background(), t0.Add(s.at), req)
 				if err != nil {
-					t.Fatalf("step %d: %v", j, err)
+					t.Fatalf("step %d: Peek: %v", j, err)
+				}
+				if got != s.want {
+					t.Fatalf("step %d at t0+%v: Peek = %+v, want %+v", j, s.at, got, s.want)
+				}
+				got, err = store.Take(context.Background(), t0.Add(s.at), req)
+				if err != nil {
+					t.Fatalf("step %d: Take: %v", j, err)
 				}
 				if got != s.want {
 					t.Fatalf("step %d at t0+%v: Take = %+v, want %+v", j, s.at, got, s.want)
@@ -204,6 +213,16 @@ func TestContract(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConformance runs the guard/storetest suite, Peek included, each
+// subtest on a Store of its own fresh database. The Store has no timeout
+// of its own: the suite's 1,000 concurrent Takes queue for the pool's
+// connections longer than DefaultTimeout on a loaded machine.
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) guard.Store {
+		return pgstore.New(newPool(t, migratedDB(t), 0), pgstore.WithTimeout(0))
+	})
 }
 
 // TestTwoInstancesOneCap: two instances (two pools, two Stores) sharing
@@ -551,12 +570,13 @@ func (p *roundTripCounter) countFrom(client io.Reader, server io.Writer) {
 	}
 }
 
-// TestOneRoundTrip: every Take, the first on a new connection included,
-// is one round trip to PostgreSQL. (The pool's liveness ping of a
-// connection idle for over a second is turned off: it is the pool's.)
+// TestOneRoundTrip: every Take and every Peek, the first on a new
+// connection included, is one round trip to PostgreSQL. (The pool's
+// liveness ping of a connection idle for over a second is turned off: it is
+// the pool's.) The Peeks come after the Takes, on a pool of their own, so
+// that they find cells counted and a message remembered.
 func TestOneRoundTrip(t *testing.T) {
-	pool, counter := countedPool(t, migratedDB(t))
-	store := pgstore.New(pool)
+	dsn := migratedDB(t)
 	cases := []struct {
 		name string
 		req  guard.Request
@@ -567,30 +587,53 @@ func TestOneRoundTrip(t *testing.T) {
 			take("a", time.Second, 5, 1), take("b", time.Second, 5, 1), take("c", time.Second, 5, 1),
 			take("d", time.Second, 5, 1), take("e", time.Second, 5, 1)}}},
 		{"remembered", guard.Request{Message: "m", Remember: time.Minute, Takes: []guard.Take{take("a", time.Second, 5, 1)}}},
+		{"five takes, a message not remembered", guard.Request{Message: "new", Takes: []guard.Take{
+			take("a", time.Second, 5, 1), take("b", time.Second, 5, 1), take("c", time.Second, 5, 1),
+			take("d", time.Second, 5, 1), take("f", time.Second, 5, 1)}}},
 		{"refused", guard.Request{Takes: []guard.Take{take("z", time.Second, 1, 2)}}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			before := counter.n.Load()
-			if _, err := store.Take(context.Background(), t0, tc.req); err != nil {
-				t.Fatal(err)
+	for _, op := range ops { // Take, then Peek
+		t.Run(op.name, func(t *testing.T) {
+			pool, counter := countedPool(t, dsn)
+			store := pgstore.New(pool)
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					before := counter.n.Load()
+					if _, err := op.call(store, context.Background(), t0, tc.req); err != nil {
+						t.Fatal(err)
+					}
+					if got := counter.n.Load() - before; got != 1 {
+						t.Errorf("%s made %d round trips, want 1", op.name, got)
+					}
+				})
 			}
-			if got := counter.n.Load() - before; got != 1 {
-				t.Errorf("Take made %d round trips, want 1", got)
+			if got := pool.Stat().TotalConns(); got != 1 {
+				t.Errorf("pool has %d connections, want 1 (every %s on one)", got, op.name)
 			}
 		})
 	}
-	if got := pool.Stat().TotalConns(); got != 1 {
-		t.Errorf("pool has %d connections, want 1 (all Takes on one)", got)
-	}
 }
 
-// TestMigrate: Migrate is idempotent and safe to run from several
-// instances at once; the Store works after it.
-func TestMigrate(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
+// schemaVersions are the names of the schema's versions, in order.
+var schemaVersions = []string{"cells_admissions", "peek"}
+
+// versionsRecorded returns the names of the versions Migrate recorded, in
+// order.
+func versionsRecorded(t *testing.T, pool *pgxpool.Pool) []string {
+	t.Helper()
+	var names []string
+	if err := pool.QueryRow(context.Background(),
+		"SELECT coalesce(array_agg(name ORDER BY version), '{}') FROM smscourier_guard_migrations").Scan(&names); err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// migrateAtOnce runs Migrate from n pools on dsn at once; each must succeed.
+func migrateAtOnce(t *testing.T, dsn string, n int) {
+	t.Helper()
 	var wg sync.WaitGroup
-	errs := make([]error, 4)
+	errs := make([]error, n)
 	for i := range errs {
 		pool := newPool(t, dsn, 1)
 		wg.Go(func() { errs[i] = pgstore.Migrate(context.Background(), pool) })
@@ -601,21 +644,75 @@ func TestMigrate(t *testing.T) {
 			t.Errorf("concurrent Migrate %d: %v", i, err)
 		}
 	}
-	pool := newPool(t, dsn, 0)
-	if err := pgstore.Migrate(context.Background(), pool); err != nil {
-		t.Fatalf("Migrate again: %v", err)
-	}
-	var versions int
-	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM smscourier_guard_migrations").Scan(&versions); err != nil {
-		t.Fatal(err)
-	}
-	if versions != 1 {
-		t.Errorf("%d versions recorded, want 1", versions)
-	}
-	d, err := pgstore.New(pool).Take(context.Background(), t0, guard.Request{Takes: []guard.Take{take("k", time.Second, 1, 1)}})
-	if err != nil || d != allowed {
-		t.Fatalf("Take after Migrate = %+v, %v; want allowed", d, err)
-	}
+}
+
+// TestMigrate: Migrate is idempotent and safe to run from several
+// instances at once, on a new database or on one at version 1; the Store
+// works after it, with the cells and admissions version 1 kept.
+func TestMigrate(t *testing.T) {
+	ctx := context.Background()
+	t.Run("new database", func(t *testing.T) {
+		dsn := pgtest.NewDatabase(t)
+		migrateAtOnce(t, dsn, 4)
+		pool := newPool(t, dsn, 0)
+		if err := pgstore.Migrate(ctx, pool); err != nil {
+			t.Fatalf("Migrate again: %v", err)
+		}
+		if got := versionsRecorded(t, pool); !slices.Equal(got, schemaVersions) {
+			t.Errorf("versions recorded %q, want %q", got, schemaVersions)
+		}
+		store := pgstore.New(pool)
+		req := guard.Request{Takes: []guard.Take{take("k", time.Second, 1, 1)}}
+		if d, err := store.Peek(ctx, t0, req); err != nil || d != allowed {
+			t.Fatalf("Peek after Migrate = %+v, %v; want allowed", d, err)
+		}
+		if d, err := store.Take(ctx, t0, req); err != nil || d != allowed {
+			t.Fatalf("Take after Migrate = %+v, %v; want allowed", d, err)
+		}
+	})
+	t.Run("from version 1", func(t *testing.T) {
+		dsn := pgtest.NewDatabase(t)
+		pool := newPool(t, dsn, 0)
+		if err := pgstore.MigrateTo(ctx, pool, 1); err != nil {
+			t.Fatal(err)
+		}
+		if got := versionsRecorded(t, pool); !slices.Equal(got, schemaVersions[:1]) {
+			t.Fatalf("versions recorded %q, want %q", got, schemaVersions[:1])
+		}
+		store := pgstore.New(pool)
+		msg := func(m string) guard.Request {
+			return guard.Request{Message: m, Remember: time.Hour, Takes: []guard.Take{take("A", time.Hour, 1, 1)}}
+		}
+		if d, err := store.Take(ctx, t0, msg("m1")); err != nil || d != allowed {
+			t.Fatalf("Take at version 1 = %+v, %v; want allowed", d, err)
+		}
+		if d, err := store.Peek(ctx, t0, msg("m1")); err == nil {
+			t.Fatalf("Peek at version 1 = %+v, nil error; want an error (no peek function yet)", d)
+		}
+		migrateAtOnce(t, dsn, 2)
+		if got := versionsRecorded(t, pool); !slices.Equal(got, schemaVersions) {
+			t.Errorf("versions recorded %q, want %q", got, schemaVersions)
+		}
+		// The cell and the admission version 1's Take made answer both.
+		steps := []struct {
+			name string
+			call func(*pgstore.Store, context.Context, time.Time, guard.Request) (guard.Decision, error)
+			req  guard.Request
+			want guard.Decision
+		}{
+			{"peek m2", (*pgstore.Store).Peek, msg("m2"), refused(0, time.Hour-time.Second)},
+			{"peek m1, remembered", (*pgstore.Store).Peek, msg("m1"), allowed},
+			{"take m2", (*pgstore.Store).Take, msg("m2"), refused(0, time.Hour-time.Second)},
+			{"take m1, remembered", (*pgstore.Store).Take, msg("m1"), allowed},
+			{"take a new cell", (*pgstore.Store).Take, guard.Request{Takes: []guard.Take{take("B", time.Hour, 1, 1)}}, allowed},
+			{"peek the new cell", (*pgstore.Store).Peek, guard.Request{Takes: []guard.Take{take("B", time.Hour, 1, 1)}}, refused(0, time.Hour)},
+		}
+		for _, s := range steps {
+			if d, err := s.call(store, ctx, t0.Add(time.Second), s.req); err != nil || d != s.want {
+				t.Errorf("%s after Migrate = %+v, %v; want %+v", s.name, d, err, s.want)
+			}
+		}
+	})
 }
 
 // TestNotMigrated: a Store on a database Migrate did not prepare fails
@@ -624,5 +721,8 @@ func TestNotMigrated(t *testing.T) {
 	store := pgstore.New(newPool(t, pgtest.NewDatabase(t), 0))
 	if d, err := store.Take(context.Background(), t0, guard.Request{}); err == nil {
 		t.Fatalf("Take = %+v, nil error; want an error", d)
+	}
+	if d, err := store.Peek(context.Background(), t0, guard.Request{}); err == nil {
+		t.Fatalf("Peek = %+v, nil error; want an error", d)
 	}
 }

@@ -19,6 +19,15 @@
 // default pgxpool pings a connection idle for over a second before lending
 // it (pgxpool.Config.ShouldPing).
 //
+// # Peek
+//
+// A Store is a guard.Peeker: each Peek is one statement too, a call of the
+// function smscourier_guard_peek, which evaluates GCRA with the same
+// function as smscourier_guard_take (smscourier_guard_gcra) but writes
+// nothing, deletes no expired row and locks nothing. It reads one snapshot:
+// a Take committed after the Peek's statement started is not seen, and a
+// Take under way never makes a Peek wait.
+//
 // # Tables
 //
 // Migrate creates, in the schema first on the search_path:
@@ -31,7 +40,8 @@
 //     the Unix epoch). Indexed on expires.
 //   - smscourier_guard_migrations (version, name, applied_at): the schema
 //     versions applied.
-//   - the function smscourier_guard_take.
+//   - the functions smscourier_guard_take, smscourier_guard_peek and
+//     smscourier_guard_gcra (the GCRA evaluation the other two share).
 //
 // Times are integers of nanoseconds, not timestamptz (microseconds), so
 // that decisions are exact to Go's time.Duration. They are the now the
@@ -47,7 +57,8 @@
 // as many expired admissions, oldest first, skipping rows other
 // transactions hold. A Take creates at most one row per take and one
 // admission, so while Takes run the tables shrink back to the live rows;
-// rows left when sending stops are deleted by the next Takes.
+// rows left when sending stops are deleted by the next Takes (a Peek
+// deletes none).
 //
 // The Store needs the READ COMMITTED isolation level, PostgreSQL's
 // default: with REPEATABLE READ or SERIALIZABLE as the database's default,
@@ -71,7 +82,7 @@ const (
 	// DefaultCleanup is how many expired cells, and how many expired
 	// admissions, a Take deletes at most without WithCleanup.
 	DefaultCleanup = 32
-	// DefaultTimeout bounds a Take without WithTimeout.
+	// DefaultTimeout bounds a Take or a Peek without WithTimeout.
 	DefaultTimeout = 2 * time.Second
 )
 
@@ -94,11 +105,11 @@ func WithCleanup(n int) Option {
 	return optionFunc(func(s *Store) { s.cleanup = int32(max(0, min(n, math.MaxInt32))) })
 }
 
-// WithTimeout bounds each Take to d, the wait for a connection from the
-// pool included, on top of the deadline of its context: a Take that gets
-// no answer within d fails with an error wrapping
-// context.DeadlineExceeded. Default DefaultTimeout (2 s); d <= 0: the
-// context's deadline only.
+// WithTimeout bounds each Take and each Peek to d, the wait for a
+// connection from the pool included, on top of the deadline of its
+// context: a Take or Peek that gets no answer within d fails with an error
+// wrapping context.DeadlineExceeded. Default DefaultTimeout (2 s); d <= 0:
+// the context's deadline only.
 func WithTimeout(d time.Duration) Option {
 	return optionFunc(func(s *Store) { s.timeout = d })
 }
@@ -112,7 +123,10 @@ type Store struct {
 	timeout time.Duration
 }
 
-var _ guard.Store = (*Store)(nil)
+var (
+	_ guard.Store  = (*Store)(nil)
+	_ guard.Peeker = (*Store)(nil)
+)
 
 // New returns a Store keeping its state in the database behind pool, which
 // Migrate must have prepared. The Store does not close the pool.
@@ -124,8 +138,12 @@ func New(pool *pgxpool.Pool, opts ...Option) *Store {
 	return s
 }
 
-const takeSQL = `SELECT allowed, refused, retry_after_ns FROM smscourier_guard_take(
+const (
+	takeSQL = `SELECT allowed, refused, retry_after_ns FROM smscourier_guard_take(
 	$1::bigint, $2::bytea, $3::bigint, $4::bytea[], $5::bigint[], $6::bigint[], $7::bigint[], $8::integer)`
+	peekSQL = `SELECT allowed, refused, retry_after_ns FROM smscourier_guard_peek(
+	$1::bigint, $2::bytea, $3::bytea[], $4::bigint[], $5::bigint[], $6::bigint[])`
+)
 
 // Take answers req at now as guard.Store documents, in one round trip. A
 // take with Burst or Cost below 1, an Interval not positive, or a
@@ -138,6 +156,23 @@ const takeSQL = `SELECT allowed, refused, retry_after_ns FROM smscourier_guard_t
 // unless it failed after its statement reached the server (a timeout
 // while PostgreSQL was answering): then the send may have been counted.
 func (s *Store) Take(ctx context.Context, now time.Time, req guard.Request) (guard.Decision, error) {
+	return s.answer(ctx, now, req, true)
+}
+
+// Peek returns the Decision that Take would return at now, as guard.Peeker
+// documents, in one round trip, and changes nothing: it writes no row,
+// deletes no expired one (the cleanup is Take's) and locks nothing, so it
+// never waits for a Take holding the rows it reads. It answers from what
+// was committed when its statement started: a Take running meanwhile may
+// change the answer. It checks req and fails as Take does; a Peek that
+// failed changed nothing.
+func (s *Store) Peek(ctx context.Context, now time.Time, req guard.Request) (guard.Decision, error) {
+	return s.answer(ctx, now, req, false)
+}
+
+// answer sends req at now as one statement: a call of
+// smscourier_guard_take when count, else of smscourier_guard_peek.
+func (s *Store) answer(ctx context.Context, now time.Time, req guard.Request, count bool) (guard.Decision, error) {
 	n := len(req.Takes)
 	keys := make([][]byte, n)
 	ints := make([]int64, 3*n)
@@ -149,7 +184,18 @@ func (s *Store) Take(ctx context.Context, now time.Time, req guard.Request) (gua
 		keys[i] = []byte(t.Key)
 		intervals[i], bursts[i], costs[i] = int64(t.Interval), int64(t.Burst), int64(t.Cost)
 	}
-	remember := min(max(req.Remember, 0), maxSpan)
+	var (
+		op, sql string
+		args    []any
+	)
+	if count {
+		remember := min(max(req.Remember, 0), maxSpan)
+		op, sql, args = "take", takeSQL, []any{pgx.QueryExecModeExec,
+			now.UnixNano(), []byte(req.Message), int64(remember), keys, intervals, bursts, costs, s.cleanup}
+	} else {
+		op, sql, args = "peek", peekSQL, []any{pgx.QueryExecModeExec,
+			now.UnixNano(), []byte(req.Message), keys, intervals, bursts, costs}
+	}
 	if s.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.timeout)
@@ -160,11 +206,8 @@ func (s *Store) Take(ctx context.Context, now time.Time, req guard.Request) (gua
 		refused int32
 		retryNs int64
 	)
-	err := s.pool.QueryRow(ctx, takeSQL, pgx.QueryExecModeExec,
-		now.UnixNano(), []byte(req.Message), int64(remember), keys, intervals, bursts, costs, s.cleanup,
-	).Scan(&d.Allowed, &refused, &retryNs)
-	if err != nil {
-		return guard.Decision{}, fmt.Errorf("smscourier/guard/pgstore: take: %w", err)
+	if err := s.pool.QueryRow(ctx, sql, args...).Scan(&d.Allowed, &refused, &retryNs); err != nil {
+		return guard.Decision{}, fmt.Errorf("smscourier/guard/pgstore: %s: %w", op, err)
 	}
 	d.Refused, d.RetryAfter = int(refused), time.Duration(retryNs)
 	return d, nil

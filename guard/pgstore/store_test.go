@@ -71,15 +71,24 @@ func silentServer(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// ops are the Store's two methods that answer a Request.
+var ops = []struct {
+	name string
+	call func(*pgstore.Store, context.Context, time.Time, guard.Request) (guard.Decision, error)
+}{
+	{"Take", (*pgstore.Store).Take},
+	{"Peek", (*pgstore.Store).Peek},
+}
+
 var oneTake = guard.Request{
 	Message:  "m",
 	Remember: time.Minute,
 	Takes:    []guard.Take{{Key: "k", Interval: time.Second, Burst: 1, Cost: 1}},
 }
 
-// TestUnreachable: a Take against a server that cannot be reached fails
-// promptly (within the context's deadline or the Store's timeout), wraps
-// the cause, and never shows the DSN's password.
+// TestUnreachable: a Take or Peek against a server that cannot be reached
+// fails promptly (within the context's deadline or the Store's timeout),
+// wraps the cause, and never shows the DSN's password.
 func TestUnreachable(t *testing.T) {
 	cases := []struct {
 		name    string
@@ -96,43 +105,46 @@ func TestUnreachable(t *testing.T) {
 			opts:   []pgstore.Option{pgstore.WithTimeout(150 * time.Millisecond)},
 			wantIs: context.DeadlineExceeded, within: 1500 * time.Millisecond},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			store := pgstore.New(poolTo(t, tc.addr(t)), tc.opts...)
-			ctx := context.Background()
-			if tc.ctxWait > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, tc.ctxWait)
-				defer cancel()
-			}
-			start := time.Now()
-			d, err := store.Take(ctx, time.Now(), oneTake)
-			elapsed := time.Since(start)
-			if err == nil {
-				t.Fatalf("Take = %+v, nil error; want an error", d)
-			}
-			if elapsed > tc.within {
-				t.Errorf("Take took %v, want at most %v", elapsed, tc.within)
-			}
-			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
-				t.Errorf("error %v, want one wrapping %v", err, tc.wantIs)
-			}
-			msg := err.Error()
-			if strings.Contains(msg, secretPassword) {
-				t.Errorf("error shows the password: %s", msg)
-			}
-			if !strings.HasPrefix(msg, "smscourier/guard/pgstore: ") {
-				t.Errorf("error %q lacks the package prefix", msg)
-			}
-			if d != (guard.Decision{}) {
-				t.Errorf("decision with the error = %+v, want the zero Decision", d)
-			}
-		})
+	for _, op := range ops {
+		for _, tc := range cases {
+			t.Run(op.name+"/"+tc.name, func(t *testing.T) {
+				store := pgstore.New(poolTo(t, tc.addr(t)), tc.opts...)
+				ctx := context.Background()
+				if tc.ctxWait > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.ctxWait)
+					defer cancel()
+				}
+				start := time.Now()
+				d, err := op.call(store, ctx, time.Now(), oneTake)
+				elapsed := time.Since(start)
+				if err == nil {
+					t.Fatalf("%s = %+v, nil error; want an error", op.name, d)
+				}
+				if elapsed > tc.within {
+					t.Errorf("%s took %v, want at most %v", op.name, elapsed, tc.within)
+				}
+				if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
+					t.Errorf("error %v, want one wrapping %v", err, tc.wantIs)
+				}
+				msg := err.Error()
+				if strings.Contains(msg, secretPassword) {
+					t.Errorf("error shows the password: %s", msg)
+				}
+				if want := "smscourier/guard/pgstore: " + strings.ToLower(op.name) + ": "; !strings.HasPrefix(msg, want) {
+					t.Errorf("error %q lacks the prefix %q", msg, want)
+				}
+				if d != (guard.Decision{}) {
+					t.Errorf("decision with the error = %+v, want the zero Decision", d)
+				}
+			})
+		}
 	}
 }
 
-// TestInvalidTake: a take the store cannot evaluate is an error, found
-// before anything is sent (the pool points at a closed port).
+// TestInvalidTake: a take the store cannot evaluate is an error of Take
+// and of Peek, found before anything is sent (the pool points at a closed
+// port).
 func TestInvalidTake(t *testing.T) {
 	cases := []struct {
 		name string
@@ -147,16 +159,18 @@ func TestInvalidTake(t *testing.T) {
 		{"cost times interval overflows", guard.Take{Key: "k", Interval: time.Hour, Burst: 1, Cost: 1 << 40}, "too long"},
 	}
 	store := pgstore.New(poolTo(t, closedPort(t)))
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			req := guard.Request{Takes: []guard.Take{oneTake.Takes[0], tc.take}}
-			_, err := store.Take(context.Background(), time.Now(), req)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Take error = %v, want one containing %q", err, tc.want)
-			}
-			if strings.Contains(err.Error(), "connect") {
-				t.Errorf("error %v: the take was sent", err)
-			}
-		})
+	for _, op := range ops {
+		for _, tc := range cases {
+			t.Run(op.name+"/"+tc.name, func(t *testing.T) {
+				req := guard.Request{Takes: []guard.Take{oneTake.Takes[0], tc.take}}
+				_, err := op.call(store, context.Background(), time.Now(), req)
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("%s error = %v, want one containing %q", op.name, err, tc.want)
+				}
+				if strings.Contains(err.Error(), "connect") {
+					t.Errorf("error %v: the request was sent", err)
+				}
+			})
+		}
 	}
 }
