@@ -16,6 +16,9 @@
 //   - smscourier.segments (histogram): SMS segments per message, by
 //     smscourier.class (segments are what providers bill).
 //
+// NewDeliveryObserver adds delivery rate and latency, from delivery
+// receipts (package receipt).
+//
 // No attribute holds a number, a key or the text: the class and the final
 // flag only, so the series stay few. It lives in the examples/otel module so
 // that the core module does not depend on OpenTelemetry; its API is small
@@ -29,6 +32,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/smscourier/smscourier"
+	"github.com/smscourier/smscourier/receipt"
 )
 
 // NewObserver returns a function for smscourier.WithObserver that records
@@ -81,5 +85,45 @@ func NewObserver(meter metric.Meter) (func(smscourier.Event), error) {
 			attempts.Add(ctx, 1, s.attempt)
 		}
 		duration.Record(ctx, e.Duration.Seconds(), s.class)
+	}, nil
+}
+
+// NewDeliveryObserver returns a function that records, for each message
+// whose delivery ended (a receipt.Delivery, as package queue's message
+// lifecycle reports it), with meter:
+//
+//   - smscourier.deliveries (counter): messages whose delivery ended, by
+//     smscourier.gateway, smscourier.calling_code ("+44") and
+//     smscourier.delivery.status (delivered, undelivered, failed); the
+//     delivery rate of a gateway or a country is its delivered count over
+//     its total;
+//   - smscourier.delivery.latency (histogram, seconds): from the gateway's
+//     acceptance to the final receipt, by gateway, calling code and
+//     status, when known.
+//
+// The gateway and the calling code are the only attributes beside the
+// status: a few series per gateway and country.
+func NewDeliveryObserver(meter metric.Meter) (func(receipt.Delivery), error) {
+	deliveries, err := meter.Int64Counter("smscourier.deliveries",
+		metric.WithDescription("Messages whose delivery ended, by gateway, calling code and final status"), metric.WithUnit("{message}"))
+	if err != nil {
+		return nil, err
+	}
+	latency, err := meter.Float64Histogram("smscourier.delivery.latency",
+		metric.WithDescription("Time from the gateway's acceptance of a message to its final delivery receipt"), metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600))
+	if err != nil {
+		return nil, err
+	}
+	return func(d receipt.Delivery) {
+		ctx := context.Background()
+		attrs := metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("smscourier.gateway", d.Gateway),
+			attribute.String("smscourier.calling_code", d.CallingCode),
+			attribute.String("smscourier.delivery.status", string(d.Status))))
+		deliveries.Add(ctx, 1, attrs)
+		if d.Latency > 0 {
+			latency.Record(ctx, d.Latency.Seconds(), attrs)
+		}
 	}, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/smscourier/smscourier"
 	"github.com/smscourier/smscourier/examples/otel/smsmetrics"
+	"github.com/smscourier/smscourier/receipt"
 	"github.com/smscourier/smscourier/smstest"
 )
 
@@ -91,4 +92,53 @@ func TestObserverSkipsBreakerEvents(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestDeliveryObserver(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = provider.Shutdown(context.Background()) })
+	obs, err := smsmetrics.NewDeliveryObserver(provider.Meter("test"))
+	require.NoError(t, err)
+
+	obs(receipt.Delivery{Gateway: "primary", CallingCode: "+44", Status: receipt.StatusDelivered, Latency: 3 * time.Second})
+	obs(receipt.Delivery{Gateway: "primary", CallingCode: "+44", Status: receipt.StatusDelivered, Latency: 5 * time.Second})
+	obs(receipt.Delivery{Gateway: "primary", CallingCode: "+44", Status: receipt.StatusUndelivered, Latency: 40 * time.Second})
+	obs(receipt.Delivery{Gateway: "backup", CallingCode: "+33", Status: receipt.StatusFailed}) // no latency known
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(context.Background(), &rm))
+	got := map[string]metricdata.Aggregation{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			got[m.Name] = m.Data
+		}
+	}
+	set := func(gw, cc string, st receipt.Status) attribute.Distinct {
+		s := attribute.NewSet(attribute.String("smscourier.gateway", gw), attribute.String("smscourier.calling_code", cc),
+			attribute.String("smscourier.delivery.status", string(st)))
+		return s.Equivalent()
+	}
+	sum, ok := got["smscourier.deliveries"].(metricdata.Sum[int64])
+	require.True(t, ok, "smscourier.deliveries is an int64 counter")
+	counts := map[attribute.Distinct]int64{}
+	for _, dp := range sum.DataPoints {
+		counts[dp.Attributes.Equivalent()] = dp.Value
+	}
+	assert.Equal(t, map[attribute.Distinct]int64{
+		set("primary", "+44", receipt.StatusDelivered):   2,
+		set("primary", "+44", receipt.StatusUndelivered): 1,
+		set("backup", "+33", receipt.StatusFailed):       1,
+	}, counts)
+
+	hist, ok := got["smscourier.delivery.latency"].(metricdata.Histogram[float64])
+	require.True(t, ok)
+	latencies := map[attribute.Distinct][2]float64{} // count, sum
+	for _, dp := range hist.DataPoints {
+		latencies[dp.Attributes.Equivalent()] = [2]float64{float64(dp.Count), dp.Sum}
+	}
+	assert.Equal(t, map[attribute.Distinct][2]float64{
+		set("primary", "+44", receipt.StatusDelivered):   {2, 8},
+		set("primary", "+44", receipt.StatusUndelivered): {1, 40},
+	}, latencies, "a delivery without a known latency is counted, not timed")
 }
