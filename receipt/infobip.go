@@ -61,10 +61,10 @@ func (v *infobipVerifier) Verify(r *http.Request, body []byte, now time.Time) ([
 	}
 	var cb struct {
 		Results []struct {
-			MessageID string         `json:"messageId"`
-			DoneAt    string         `json:"doneAt"`
-			Status    *infobipStatus `json:"status"`
-			Error     *infobipStatus `json:"error"`
+			MessageID json.RawMessage `json:"messageId"`
+			DoneAt    string          `json:"doneAt"`
+			Status    *infobipStatus  `json:"status"`
+			Error     *infobipStatus  `json:"error"`
 		} `json:"results"`
 	}
 	if err := json.Unmarshal(body, &cb); err != nil {
@@ -75,12 +75,13 @@ func (v *infobipVerifier) Verify(r *http.Request, body []byte, now time.Time) ([
 		if res.Status == nil {
 			continue
 		}
-		if res.MessageID == "" {
+		id := jsonScalarText(res.MessageID)
+		if id == "" {
 			return nil, fmt.Errorf("%w: infobip: a report without messageId", ErrMalformed)
 		}
 		rc := Receipt{
 			Provider:       "infobip",
-			MessageID:      res.MessageID,
+			MessageID:      id,
 			Status:         infobipStatusOf(*res.Status),
 			ProviderStatus: res.Status.Name,
 			Time:           parseInfobipTime(res.DoneAt, now),

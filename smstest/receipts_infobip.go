@@ -112,10 +112,11 @@ func hexNonce(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// numericOrStringID is id as a JSON number when it is all digits (ids that providers
-// send as numbers), else as a JSON string.
+// numericOrStringID is id as a JSON number when it is a decimal integer
+// without leading zeros (ids that providers send as numbers), else as a
+// JSON string.
 func numericOrStringID(id string) any {
-	if id != "" && strings.Trim(id, "0123456789") == "" {
+	if id != "" && strings.Trim(id, "0123456789") == "" && (id == "0" || id[0] != '0') {
 		return json.Number(id)
 	}
 	return id
