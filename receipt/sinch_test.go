@@ -1,0 +1,464 @@
+package receipt_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/smscourier/smscourier"
+	"github.com/smscourier/smscourier/presets"
+	"github.com/smscourier/smscourier/receipt"
+	"github.com/smscourier/smscourier/smstest"
+)
+
+// receiptLog is a Sink that records the receipts it takes.
+type receiptLog struct {
+	mu  sync.Mutex
+	got []receipt.Receipt
+}
+
+func (l *receiptLog) Receive(_ context.Context, rs []receipt.Receipt) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got = append(l.got, rs...)
+	return nil
+}
+
+func (l *receiptLog) all() []receipt.Receipt {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]receipt.Receipt(nil), l.got...)
+}
+
+// receiptServer serves v's callbacks at /receipts/{provider}[/{token}]
+// through NewMux, on a loopback server whose Handler reads the time from
+// now.
+type receiptServer struct {
+	url    string // the provider's receipt URL, without a token
+	client *http.Client
+	log    *receiptLog
+}
+
+func serveVerifier(t *testing.T, v receipt.Verifier, now time.Time) receiptServer {
+	t.Helper()
+	log := &receiptLog{}
+	mux, err := receipt.NewMux("/receipts", log, []receipt.Verifier{v}, receipt.WithClock(func() time.Time { return now }))
+	require.NoError(t, err)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return receiptServer{url: srv.URL + "/receipts/" + v.Provider(), client: srv.Client(), log: log}
+}
+
+// poster returns a poster of provider's receipts to s with creds, whose
+// clock reads now.
+func (s receiptServer) poster(t *testing.T, provider string, creds smstest.ReceiptCredentials, now time.Time) *smstest.ReceiptPoster {
+	t.Helper()
+	p, err := smstest.NewReceiptPoster(provider, s.url, creds)
+	require.NoError(t, err)
+	return p.WithClient(s.client).WithClock(func() time.Time { return now })
+}
+
+// do sends req and returns the answer's status.
+func (s receiptServer) do(t *testing.T, req *http.Request) int {
+	t.Helper()
+	resp, err := s.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// rebuilt returns a copy of req whose body is mutate's result on req's
+// body; mutate may also change the copy's header.
+func rebuilt(t *testing.T, req *http.Request, mutate func(h http.Header, body []byte) []byte) *http.Request {
+	t.Helper()
+	var body []byte
+	if req.Body != nil {
+		var err error
+		body, err = io.ReadAll(req.Body)
+		require.NoError(t, err)
+	}
+	out := req.Clone(req.Context())
+	body = mutate(out.Header, bytes.Clone(body))
+	out.Body = io.NopCloser(bytes.NewReader(body))
+	out.ContentLength = int64(len(body))
+	return out
+}
+
+// flipByte changes b[i] to another byte; i < 0 counts from the end.
+func flipByte(b []byte, i int) []byte {
+	if i < 0 {
+		i += len(b)
+	}
+	b[i] ^= 0x01
+	return b
+}
+
+// flipFirstChar changes the first character of a base64 or base64url
+// string to another character of the same alphabet (the first carries
+// only data bits, so the decoded bytes change).
+func flipFirstChar(s string) string {
+	if s[0] == 'A' {
+		return "B" + s[1:]
+	}
+	return "A" + s[1:]
+}
+
+// presetMessageID sends a message with preset name's config to a fake
+// gateway that answers reply, and returns the message id the preset's
+// response template found.
+func presetMessageID(t *testing.T, name string, reply smstest.Reply) string {
+	t.Helper()
+	gw := smstest.New(t)
+	gw.Script(reply)
+	cfg, err := presets.Config(name)
+	require.NoError(t, err)
+	u, err := url.Parse(cfg.RequestConfig.URL)
+	require.NoError(t, err)
+	gwURL, err := url.Parse(gw.URL())
+	require.NoError(t, err)
+	u.Scheme, u.Host = gwURL.Scheme, gwURL.Host
+	cfg.RequestConfig.URL = u.String()
+	cfg.From = "+13104661805"
+	courier, err := smscourier.New(cfg, smscourier.WithoutRetries())
+	require.NoError(t, err)
+	res, err := courier.SendMessage(context.Background(), smscourier.Message{To: "+14134242223", Body: "Your code is 123456"})
+	require.NoError(t, err)
+	return res.MessageID
+}
+
+// withToken returns req with the {token} path value NewMux would set.
+func withToken(req *http.Request, token string) *http.Request {
+	req.SetPathValue("token", token)
+	return req
+}
+
+// The time receipts are posted at, and the time of their DLRs.
+var (
+	postNow = time.Date(2025, 6, 6, 10, 0, 0, 0, time.UTC)
+	dlrTime = time.Date(2025, 6, 6, 9, 58, 30, 0, time.UTC)
+)
+
+const sinchSecret = "sinch-hmac-secret-0123456789"
+
+func TestSinchDocumentedSignature(t *testing.T) {
+	// Sinch's SMS documentation has no signed example. This is the vector
+	// of Sinch's SDKs for the same scheme (Conversation API callbacks),
+	// verbatim: sinch-sdk-java
+	// client/src/test/java/com/sinch/sdk/domains/conversation/api/v1/adapters/ConversationWebhooksAuthenticationValidationTest.java
+	// and sinch-sdk-dotnet Sinch.Tests/Conversation/WebhooksTests.cs. Its
+	// body is a contact notification: authentic, no delivery report.
+	const (
+		body      = `{"app_id":"","accepted_time":"2021-10-18T17:49:13.813615Z","project_id":"e2df3a34-a71b-4448-9db5-a8d2baad28e4","contact_create_notification":{"contact":{"id":"01FJA8B466Y0R2GNXD78MD9SM1","channel_identities":[{"channel":"SMS","identity":"48123456789","app_id":""}],"display_name":"New Test Contact","email":"new.contact@email.com","external_id":"","metadata":"","language":"EN_US"}},"message_metadata":""}`
+		secret    = "foo_secret1234"
+		nonce     = "01FJA8B4A7BM43YGWSG9GBV067"
+		timestamp = "1634579353"
+		signature = "6bpJoRmFoXVjfJIVglMoJzYXxnoxRujzR4k2GOXewOE="
+	)
+	at := time.Unix(1634579353, 0)
+	v, err := receipt.Sinch(receipt.SinchOptions{Secret: secret})
+	require.NoError(t, err)
+	request := func(body, sig, nonce, ts, alg string) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, "/receipts/sinch", nil)
+		r.Header.Set("x-sinch-webhook-signature", sig)
+		r.Header.Set("x-sinch-webhook-signature-nonce", nonce)
+		r.Header.Set("x-sinch-webhook-signature-timestamp", ts)
+		if alg != "" {
+			r.Header.Set("x-sinch-webhook-signature-algorithm", alg)
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name                 string
+		body, sig, nonce, ts string
+		alg                  string
+		now                  time.Time
+		wantUnauth           bool
+	}{
+		{name: "the vector", body: body, sig: signature, nonce: nonce, ts: timestamp, alg: "HmacSHA256", now: at},
+		{name: "the vector without the algorithm header", body: body, sig: signature, nonce: nonce, ts: timestamp, now: at},
+		{name: "one byte of the body changed", body: string(flipByte([]byte(body), 10)), sig: signature, nonce: nonce, ts: timestamp, now: at, wantUnauth: true},
+		{name: "signature changed", body: body, sig: flipFirstChar(signature), nonce: nonce, ts: timestamp, now: at, wantUnauth: true},
+		{name: "another nonce", body: body, sig: signature, nonce: "01FJA8B4A7BM43YGWSG9GBV068", ts: timestamp, now: at, wantUnauth: true},
+		{name: "another timestamp", body: body, sig: signature, nonce: nonce, ts: "1634579354", now: at, wantUnauth: true},
+		{name: "another algorithm", body: body, sig: signature, nonce: nonce, ts: timestamp, alg: "HmacSHA512", now: at, wantUnauth: true},
+		{name: "outside the replay window", body: body, sig: signature, nonce: nonce, ts: timestamp, now: at.Add(receipt.DefaultReplayWindow + time.Second), wantUnauth: true},
+		{name: "no signature", body: body, nonce: nonce, ts: timestamp, now: at, wantUnauth: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := v.Verify(request(tc.body, tc.sig, tc.nonce, tc.ts, tc.alg), []byte(tc.body), tc.now)
+			if tc.wantUnauth {
+				assert.ErrorIs(t, err, receipt.ErrUnauthenticated)
+				assert.Nil(t, got)
+				return
+			}
+			require.NoError(t, err)
+			assert.Empty(t, got)
+		})
+	}
+	wrong, err := receipt.Sinch(receipt.SinchOptions{Secret: "foo_secret1235"})
+	require.NoError(t, err)
+	_, err = wrong.Verify(request(body, signature, nonce, timestamp, ""), []byte(body), at)
+	assert.ErrorIs(t, err, receipt.ErrUnauthenticated, "wrong secret")
+}
+
+func TestSinchRoundTrip(t *testing.T) {
+	v, err := receipt.Sinch(receipt.SinchOptions{Secret: sinchSecret})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name string
+		dlr  smstest.DLR
+		want receipt.Receipt
+	}{
+		{
+			name: "delivered",
+			dlr:  smstest.DLR{MessageID: "01W4FFL35P4NC4K35SMSBATCH9", Status: smstest.DLRDelivered, Time: dlrTime, To: "+12017777777"},
+			want: receipt.Receipt{Provider: "sinch", MessageID: "01W4FFL35P4NC4K35SMSBATCH9", Status: receipt.StatusDelivered, ProviderStatus: "Delivered", Time: dlrTime},
+		},
+		{
+			name: "undelivered with a code",
+			dlr:  smstest.DLR{MessageID: "01W4FFL35P4NC4K35SMSBATCHA", Status: smstest.DLRUndelivered, ErrorCode: "406", Time: dlrTime, To: "+12017777777"},
+			want: receipt.Receipt{Provider: "sinch", MessageID: "01W4FFL35P4NC4K35SMSBATCHA", Status: receipt.StatusUndelivered, ProviderStatus: "Failed", ErrorCode: "406", Time: dlrTime},
+		},
+		{
+			name: "failed with a code",
+			dlr:  smstest.DLR{MessageID: "01W4FFL35P4NC4K35SMSBATCHB", Status: smstest.DLRFailed, ErrorCode: "412", Time: dlrTime, To: "+12010000000"},
+			want: receipt.Receipt{Provider: "sinch", MessageID: "01W4FFL35P4NC4K35SMSBATCHB", Status: receipt.StatusFailed, ProviderStatus: "Aborted", ErrorCode: "412", Time: dlrTime},
+		},
+		{
+			name: "dispatched",
+			dlr:  smstest.DLR{MessageID: "01W4FFL35P4NC4K35SMSBATCHC", Status: smstest.DLRSent, Time: dlrTime, To: "+12017777777"},
+			want: receipt.Receipt{Provider: "sinch", MessageID: "01W4FFL35P4NC4K35SMSBATCHC", Status: receipt.StatusSent, ProviderStatus: "Dispatched", Time: dlrTime},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := serveVerifier(t, v, postNow)
+			status, err := srv.poster(t, "sinch", smstest.ReceiptCredentials{Secret: sinchSecret}, postNow).Post(context.Background(), tc.dlr)
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusOK, status)
+			got := srv.log.all()
+			require.Len(t, got, 1)
+			assert.Contains(t, string(got[0].Raw), tc.dlr.MessageID)
+			got[0].Raw = nil
+			got[0].Time = got[0].Time.UTC()
+			assert.Equal(t, tc.want, got[0])
+		})
+	}
+}
+
+func TestSinchRefusesTamperedCallbacks(t *testing.T) {
+	v, err := receipt.Sinch(receipt.SinchOptions{Secret: sinchSecret})
+	require.NoError(t, err)
+	dlr := smstest.DLR{MessageID: "01W4FFL35P4NC4K35SMSBATCH9", Status: smstest.DLRDelivered, Time: dlrTime, To: "+12017777777"}
+	for _, tc := range []struct {
+		name   string
+		creds  smstest.ReceiptCredentials
+		postAt time.Time
+		tamper func(h http.Header, body []byte) []byte
+	}{
+		{name: "one byte of the body", creds: smstest.ReceiptCredentials{Secret: sinchSecret}, postAt: postNow,
+			tamper: func(_ http.Header, b []byte) []byte { return flipByte(b, 20) }},
+		{name: "one byte of the signature", creds: smstest.ReceiptCredentials{Secret: sinchSecret}, postAt: postNow,
+			tamper: func(h http.Header, b []byte) []byte {
+				h.Set("X-Sinch-Webhook-Signature", flipFirstChar(h.Get("X-Sinch-Webhook-Signature")))
+				return b
+			}},
+		{name: "the timestamp", creds: smstest.ReceiptCredentials{Secret: sinchSecret}, postAt: postNow,
+			tamper: func(h http.Header, b []byte) []byte {
+				h.Set("X-Sinch-Webhook-Signature-Timestamp", strconv.FormatInt(postNow.Unix()-1, 10))
+				return b
+			}},
+		{name: "the nonce", creds: smstest.ReceiptCredentials{Secret: sinchSecret}, postAt: postNow,
+			tamper: func(h http.Header, b []byte) []byte {
+				h.Set("X-Sinch-Webhook-Signature-Nonce", "another-nonce")
+				return b
+			}},
+		{name: "no signature", creds: smstest.ReceiptCredentials{Secret: sinchSecret}, postAt: postNow,
+			tamper: func(h http.Header, b []byte) []byte {
+				h.Del("X-Sinch-Webhook-Signature")
+				return b
+			}},
+		{name: "a wrong secret", creds: smstest.ReceiptCredentials{Secret: sinchSecret + "x"}, postAt: postNow},
+		{name: "a stale timestamp", creds: smstest.ReceiptCredentials{Secret: sinchSecret}, postAt: postNow.Add(-receipt.DefaultReplayWindow - time.Second)},
+		{name: "a timestamp from the future", creds: smstest.ReceiptCredentials{Secret: sinchSecret}, postAt: postNow.Add(receipt.DefaultReplayWindow + time.Second)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := serveVerifier(t, v, postNow)
+			req, err := srv.poster(t, "sinch", tc.creds, tc.postAt).Request(context.Background(), dlr)
+			require.NoError(t, err)
+			if tc.tamper != nil {
+				req = rebuilt(t, req, tc.tamper)
+			}
+			assert.Equal(t, http.StatusUnauthorized, srv.do(t, req))
+			assert.Empty(t, srv.log.all())
+		})
+	}
+}
+
+func TestSinchReplayWindowOption(t *testing.T) {
+	v, err := receipt.Sinch(receipt.SinchOptions{Secret: sinchSecret, ReplayWindow: time.Hour})
+	require.NoError(t, err)
+	srv := serveVerifier(t, v, postNow)
+	dlr := smstest.DLR{MessageID: "01W4FFL35P4NC4K35SMSBATCH9", Status: smstest.DLRDelivered, Time: dlrTime}
+	status, err := srv.poster(t, "sinch", smstest.ReceiptCredentials{Secret: sinchSecret}, postNow.Add(-30*time.Minute)).Post(context.Background(), dlr)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Len(t, srv.log.all(), 1)
+}
+
+func TestSinchSharedAuth(t *testing.T) {
+	const token = "sinch-path-token-0123456789"
+	for _, tc := range []struct {
+		name  string
+		opts  receipt.SinchOptions
+		creds smstest.ReceiptCredentials
+		want  int
+	}{
+		{name: "token", opts: receipt.SinchOptions{Auth: receipt.SharedAuth{Token: token}}, creds: smstest.ReceiptCredentials{Token: token}, want: http.StatusOK},
+		{name: "wrong token", opts: receipt.SinchOptions{Auth: receipt.SharedAuth{Token: token}}, creds: smstest.ReceiptCredentials{Token: token + "x"}, want: http.StatusUnauthorized},
+		{name: "basic", opts: receipt.SinchOptions{Auth: receipt.SharedAuth{User: "sinch", Password: token}}, creds: smstest.ReceiptCredentials{User: "sinch", Password: token}, want: http.StatusOK},
+		{name: "token and HMAC", opts: receipt.SinchOptions{Secret: sinchSecret, Auth: receipt.SharedAuth{Token: token}}, creds: smstest.ReceiptCredentials{Secret: sinchSecret, Token: token}, want: http.StatusOK},
+		{name: "token without the HMAC both need", opts: receipt.SinchOptions{Secret: sinchSecret, Auth: receipt.SharedAuth{Token: token}}, creds: smstest.ReceiptCredentials{Token: token}, want: http.StatusUnauthorized},
+		{name: "HMAC without the token both need", opts: receipt.SinchOptions{Secret: sinchSecret, Auth: receipt.SharedAuth{Token: token}}, creds: smstest.ReceiptCredentials{Secret: sinchSecret}, want: http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := receipt.Sinch(tc.opts)
+			require.NoError(t, err)
+			srv := serveVerifier(t, v, postNow)
+			status, err := srv.poster(t, "sinch", tc.creds, postNow).Post(context.Background(), smstest.DLR{MessageID: "b1", Status: smstest.DLRDelivered})
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, status)
+			if tc.want != http.StatusOK {
+				assert.Empty(t, srv.log.all())
+			}
+		})
+	}
+}
+
+func TestSinchOptionsValidated(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts receipt.SinchOptions
+	}{
+		{name: "nothing", opts: receipt.SinchOptions{}},
+		{name: "a short token", opts: receipt.SinchOptions{Auth: receipt.SharedAuth{Token: "short"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := receipt.Sinch(tc.opts)
+			assert.Error(t, err)
+		})
+	}
+}
+
+// sinchSigned returns a POST of body to the Sinch receipt path, signed
+// with sinchSecret at now.
+func sinchSigned(body string, now time.Time) *http.Request {
+	ts := strconv.FormatInt(now.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(sinchSecret))
+	mac.Write([]byte(body + ".n." + ts))
+	r := httptest.NewRequest(http.MethodPost, "/receipts/sinch", nil)
+	r.Header.Set("X-Sinch-Webhook-Signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	r.Header.Set("X-Sinch-Webhook-Signature-Nonce", "n")
+	r.Header.Set("X-Sinch-Webhook-Signature-Timestamp", ts)
+	return r
+}
+
+func TestSinchCallbacks(t *testing.T) {
+	v, err := receipt.Sinch(receipt.SinchOptions{Secret: sinchSecret})
+	require.NoError(t, err)
+	operatorAt := time.Date(2024, 6, 6, 8, 17, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		body    string
+		want    []receipt.Receipt
+		wantErr error
+	}{
+		{
+			// The values of Sinch's SDK test event for a recipient delivery
+			// report (sinch-sdk-node packages/sms/tests/rest/v1/callbacks/webhooks-events.steps.ts).
+			name: "recipient delivery report",
+			body: `{"at":"2024-06-06T08:17:19.210Z","batch_id":"01W4FFL35P4NC4K35SMSBATCH9","client_reference":"client-ref","code":0,"operator_status_at":"2024-06-06T08:17:00Z","recipient":"12017777777","status":"Delivered","type":"recipient_delivery_report_sms"}`,
+			want: []receipt.Receipt{{Provider: "sinch", MessageID: "01W4FFL35P4NC4K35SMSBATCH9", Status: receipt.StatusDelivered, ProviderStatus: "Delivered", Time: operatorAt}},
+		},
+		{
+			name: "recipient delivery report without operator_status_at",
+			body: `{"at":"2024-06-06T08:17:15.603Z","batch_id":"01W4FFL35P4NC4K35SMSBATCH9","client_reference":"client-ref","code":412,"recipient":"12010000000","status":"Aborted","type":"recipient_delivery_report_sms"}`,
+			want: []receipt.Receipt{{Provider: "sinch", MessageID: "01W4FFL35P4NC4K35SMSBATCH9", Status: receipt.StatusFailed, ProviderStatus: "Aborted", ErrorCode: "412", Time: time.Date(2024, 6, 6, 8, 17, 15, 603e6, time.UTC)}},
+		},
+		{
+			name: "batch delivery report",
+			body: `{"batch_id":"01W4FFL35P4NC4K35SMSBATCH8","client_reference":"client-ref","statuses":[{"code":0,"count":2,"recipients":["12017777777","33612345678"],"status":"Delivered"},{"code":402,"count":1,"recipients":["12010000000"],"status":"Failed"}],"total_message_count":3,"type":"delivery_report_sms"}`,
+			want: []receipt.Receipt{
+				{Provider: "sinch", MessageID: "01W4FFL35P4NC4K35SMSBATCH8", Status: receipt.StatusDelivered, ProviderStatus: "Delivered", Time: postNow},
+				{Provider: "sinch", MessageID: "01W4FFL35P4NC4K35SMSBATCH8", Status: receipt.StatusUndelivered, ProviderStatus: "Failed", ErrorCode: "402", Time: postNow},
+			},
+		},
+		{
+			name: "inbound message",
+			body: `{"body":"Hello John!","from":"12015555555","id":"01W4FFL35P4NC4K35SMSBATCH8","operator_id":"311071","received_at":"2024-06-06T07:52:37.386Z","to":"12017777777","type":"mo_text"}`,
+		},
+		{name: "not JSON", body: `delivered`, wantErr: receipt.ErrMalformed},
+		{name: "no batch id", body: `{"type":"recipient_delivery_report_sms","status":"Delivered"}`, wantErr: receipt.ErrMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := v.Verify(sinchSigned(tc.body, postNow), []byte(tc.body), postNow)
+			if tc.wantErr != nil {
+				assert.ErrorIs(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			for i := range got {
+				assert.Equal(t, tc.body, string(got[i].Raw))
+				got[i].Raw = nil
+				got[i].Time = got[i].Time.UTC()
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestSinchStatuses(t *testing.T) {
+	v, err := receipt.Sinch(receipt.SinchOptions{Secret: sinchSecret})
+	require.NoError(t, err)
+	for word, want := range map[string]receipt.Status{
+		"Queued":     receipt.StatusAccepted,
+		"Dispatched": receipt.StatusSent,
+		"Unknown":    receipt.StatusSent,
+		"Delivered":  receipt.StatusDelivered,
+		"Rejected":   receipt.StatusUndelivered,
+		"Deleted":    receipt.StatusUndelivered,
+		"Failed":     receipt.StatusUndelivered,
+		"Aborted":    receipt.StatusFailed,
+		"Cancelled":  receipt.StatusFailed,
+		"Expired":    receipt.StatusFailed,
+		"Teleported": receipt.StatusUnknown,
+	} {
+		t.Run(word, func(t *testing.T) {
+			body := `{"type":"recipient_delivery_report_sms","batch_id":"b1","status":"` + word + `","code":0}`
+			got, err := v.Verify(sinchSigned(body, postNow), []byte(body), postNow)
+			require.NoError(t, err)
+			require.Len(t, got, 1)
+			assert.Equal(t, want, got[0].Status)
+			assert.Equal(t, word, got[0].ProviderStatus)
+		})
+	}
+}
+
+func TestSinchPresetReply(t *testing.T) {
+	p, err := smstest.NewReceiptPoster("sinch", "http://127.0.0.1/receipts/sinch", smstest.ReceiptCredentials{})
+	require.NoError(t, err)
+	assert.Equal(t, "01FC66621XXXXX119Z8PMV1QPQ", presetMessageID(t, "sinch", p.Reply("01FC66621XXXXX119Z8PMV1QPQ")))
+}
