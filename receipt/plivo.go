@@ -129,7 +129,7 @@ func (v *plivo) Verify(r *http.Request, body []byte, now time.Time) ([]Receipt, 
 	}
 	for _, layout := range []string{"2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"} {
 		if t, err := time.Parse(layout, params.Get(field)); err == nil {
-			rc.Time = t
+			rc.Time = t.UTC()
 			break
 		}
 	}

@@ -105,7 +105,7 @@ func (v *telnyx) Verify(r *http.Request, body []byte, now time.Time) ([]Receipt,
 	}
 	when := now
 	if t, err := time.Parse(time.RFC3339Nano, d.OccurredAt); err == nil {
-		when = t
+		when = t.UTC()
 	}
 	var code string
 	if len(d.Payload.Errors) > 0 && d.Payload.Errors[0].Code != nil {

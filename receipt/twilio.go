@@ -118,7 +118,7 @@ func (v *twilio) Verify(r *http.Request, body []byte, now time.Time) ([]Receipt,
 		Raw:            Raw(raw),
 	}
 	if t, err := time.Parse("0601021504", params.Get("RawDlrDoneDate")); err == nil {
-		rc.Time = t
+		rc.Time = t.UTC()
 	}
 	return []Receipt{rc}, nil
 }

@@ -197,6 +197,16 @@ func rtFlipHeader(h string) func(t *testing.T, r *http.Request) {
 	}
 }
 
+// rtSortedKeys returns v's names, sorted.
+func rtSortedKeys(v url.Values) []string {
+	names := make([]string, 0, len(v))
+	for n := range v {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // rtPresetID sends through preset name's configuration to a fake gateway
 // answering with the provider's success reply for id, and returns the
 // Result's MessageID.
@@ -377,12 +387,7 @@ func twilioSigned(t *testing.T, token, u string, form url.Values) *http.Request 
 
 // twilioSignature is Twilio's signature of a form POST to u.
 func twilioSignature(token, u string, form url.Values) string {
-	names := make([]string, 0, len(form))
-	for n := range form {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range rtSortedKeys(form) {
 		u += n + form.Get(n)
 	}
 	mac := hmac.New(sha1.New, []byte(token))

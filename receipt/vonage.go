@@ -133,9 +133,9 @@ func (v *vonageSMS) Verify(r *http.Request, body []byte, now time.Time) ([]Recei
 		rc.ErrorCode = c
 	}
 	if t, err := time.Parse("0601021504", params["scts"]); err == nil {
-		rc.Time = t
+		rc.Time = t.UTC()
 	} else if t, err := time.Parse(time.DateTime, params["message-timestamp"]); err == nil {
-		rc.Time = t
+		rc.Time = t.UTC()
 	}
 	return []Receipt{rc}, nil
 }
@@ -336,7 +336,7 @@ func (v *vonageMessages) Verify(r *http.Request, body []byte, now time.Time) ([]
 		Raw:            Raw(body),
 	}
 	if t, err := time.Parse(time.RFC3339Nano, st.Timestamp); err == nil {
-		rc.Time = t
+		rc.Time = t.UTC()
 	}
 	if e := st.Error; e != nil {
 		if _, frag, ok := strings.Cut(e.Type, "#"); ok && frag != "" {

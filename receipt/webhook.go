@@ -148,7 +148,7 @@ func (v *webhook) Verify(r *http.Request, body []byte, now time.Time) ([]Receipt
 		if err != nil {
 			return nil, fmt.Errorf("%w: webhook: time is not RFC 3339", ErrMalformed)
 		}
-		rc.Time = t
+		rc.Time = t.UTC()
 	}
 	return []Receipt{rc}, nil
 }
