@@ -170,7 +170,8 @@ func parseBaseURL(provider, base string) (string, error) {
 	}
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("smscourier: receipt: %s: BaseURL %q is not an http(s) URL without query or credentials", provider, base)
+		// base is not quoted: it may hold credentials.
+		return "", fmt.Errorf("smscourier: receipt: %s: BaseURL is not an absolute http(s) URL without query, fragment or credentials", provider)
 	}
 	return strings.TrimRight(base, "/"), nil
 }

@@ -421,7 +421,8 @@ func TestTwilioConstructor(t *testing.T) {
 	assert.Error(t, err, "empty Auth Token")
 	for _, base := range []string{"example.com", "ftp://example.com", "https://example.com/?q=1", "https://u:p@example.com"} {
 		_, err := receipt.Twilio("12345", receipt.TwilioOptions{BaseURL: base})
-		assert.Error(t, err, base)
+		require.Error(t, err, base)
+		assert.NotContains(t, err.Error(), "u:p", "no credentials in errors")
 	}
 }
 
