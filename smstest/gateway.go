@@ -27,6 +27,8 @@ type Gateway struct {
 	script   []Reply             // nil: default replies
 	pos      int                 // requests answered by the current script
 	respond  func(Request) Reply // non-nil: overrides script
+
+	rcpt receiptState // PostReceipts' posts
 }
 
 // New starts a Gateway configured by opts and registers its Close with
@@ -64,11 +66,15 @@ func NewServer(opts ...Option) *Gateway {
 
 // Close ends any reply still waiting out a Delay (its connection is closed
 // without a reply), shuts the server down and waits for its handlers to
-// return. The records stay readable. Calling Close again does nothing.
+// return, then for the receipts that PostReceipts is posting: a post under
+// way completes, one still waiting out its plan's Delay is not made (see
+// ReceiptPosts). The records stay readable. Calling Close again does
+// nothing.
 func (g *Gateway) Close() {
 	g.closeOnce.Do(func() {
 		close(g.closing)
 		g.srv.Close()
+		g.rcpt.wait()
 	})
 }
 
@@ -168,6 +174,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		rep = defaultReply(seq)
 	}
 	rep.write(w, r, g.closing)
+	if rep.after != nil {
+		_ = http.NewResponseController(w).Flush() // the reply is on its way
+		rep.after()
+	}
 }
 
 // AssertCount reports an error through t, listing what was recorded, unless

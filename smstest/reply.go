@@ -38,6 +38,8 @@ type Reply struct {
 	// an unexpected EOF after its request was delivered. Status, Header and
 	// Body are ignored; Reset takes precedence.
 	Close bool
+
+	after func() // run once the reply is written (PostReceipts)
 }
 
 // Script sets the replies to the requests that follow: the n-th request
