@@ -11,6 +11,7 @@ package smscourier_test
 //   - yaml: parsed by ParseConfig, which must succeed, unless the first line
 //     is "# error: TEXT": then it must fail with an error containing TEXT;
 //     "yaml routing": parsed by ParseRoutingConfig and built by NewRouter;
+//     "yaml receipts": parsed by receipt.ParseConfig, its Verifiers built;
 //     "yaml guard": checked by TestDocs of module guard (guard.ParseConfig).
 //   - jsonnet: a body template, loaded by New and rendered by Render;
 //     "jsonnet response": a response template, run by a send to a fake
@@ -43,6 +44,7 @@ import (
 
 	"github.com/smscourier/smscourier"
 	"github.com/smscourier/smscourier/internal/docstest"
+	"github.com/smscourier/smscourier/receipt"
 	"github.com/smscourier/smscourier/smstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -103,6 +105,8 @@ func TestDocs(t *testing.T) {
 					checkYAML(t, b)
 				case b.Lang == "yaml" && len(b.Attrs) == 1 && b.Attrs[0] == "routing":
 					checkRoutingYAML(t, b)
+				case b.Lang == "yaml" && len(b.Attrs) == 1 && b.Attrs[0] == "receipts":
+					checkReceiptsYAML(t, b)
 				case b.Lang == "yaml" && len(b.Attrs) == 1 && b.Attrs[0] == "guard":
 					// Parsed by guard.ParseConfig in TestDocs of module guard.
 				case b.Lang == "jsonnet" && len(b.Attrs) == 0:
@@ -230,6 +234,23 @@ func checkRoutingYAML(t *testing.T, b docstest.Block) {
 		return
 	}
 	assert.NoError(t, err, b.Where())
+}
+
+// checkReceiptsYAML parses the receipts section of a config with
+// receipt.ParseConfig and builds its Verifiers; both must succeed, unless
+// the first line is "# error: TEXT": then one must fail with TEXT.
+func checkReceiptsYAML(t *testing.T, b docstest.Block) {
+	cfg, err := receipt.ParseConfig([]byte(b.Text))
+	if err == nil {
+		_, err = cfg.Verifiers()
+	}
+	if m := errorLine.FindStringSubmatch(b.Text); m != nil {
+		require.Error(t, err, "%s: the block is marked # error", b.Where())
+		assert.Contains(t, err.Error(), m[1], b.Where())
+		return
+	}
+	assert.NoError(t, err, b.Where())
+	assert.NotEmpty(t, cfg.Providers, "%s: a receipts block with no provider", b.Where())
 }
 
 // templateConfig is a config with the given body and response templates,
