@@ -87,13 +87,6 @@ const TrackerSchemaVersion = 1
 // the database cannot be migrated, or holds a version newer than this
 // package knows.
 func (t *Tracker) Migrate(ctx context.Context) error {
-	create := `CREATE TABLE IF NOT EXISTS smscourier_migrations (
-		version integer PRIMARY KEY,
-		applied_at timestamptz NOT NULL
-	)`
-	if _, err := t.db.ExecContext(ctx, t.ddl(create)); err != nil {
-		return fmt.Errorf("smscourier/queue: migrate tracker: %w", err)
-	}
 	for _, m := range trackerMigrations {
 		if err := t.migrateTo(ctx, m); err != nil {
 			return fmt.Errorf("smscourier/queue: migrate tracker to version %d: %w", m.version, err)
@@ -109,6 +102,12 @@ func (t *Tracker) Migrate(ctx context.Context) error {
 	return nil
 }
 
+// sqlCreateMigrations creates the table of the versions applied.
+const sqlCreateMigrations = `CREATE TABLE IF NOT EXISTS smscourier_migrations (
+	version integer PRIMARY KEY,
+	applied_at timestamptz NOT NULL
+)`
+
 // migrateTo applies m unless it is applied already.
 func (t *Tracker) migrateTo(ctx context.Context, m trackerMigration) error {
 	tx, err := t.db.BeginTx(ctx, nil)
@@ -121,6 +120,9 @@ func (t *Tracker) migrateTo(ctx context.Context, m trackerMigration) error {
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7283641590021)`); err != nil {
 			return err
 		}
+	}
+	if _, err := tx.ExecContext(ctx, t.ddl(sqlCreateMigrations)); err != nil {
+		return err
 	}
 	var applied int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM smscourier_migrations WHERE version = $1`, m.version).Scan(&applied); err != nil {
