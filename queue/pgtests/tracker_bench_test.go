@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/require"
 
+	"github.com/smscourier/smscourier"
 	"github.com/smscourier/smscourier/queue"
 	"github.com/smscourier/smscourier/receipt"
 )
@@ -164,4 +165,35 @@ func BenchmarkReceiptHandlerPostgres(b *testing.B) {
 		b.Fatalf("%d messages reported, want %d", got, b.N)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "receipts/s")
+}
+
+// BenchmarkThroughputTrackedPostgres is BenchmarkThroughputPostgres with a
+// Tracker on the worker: the cost of recording each message's sending and
+// sent. Every message must be recorded sent. Run it with a fixed count,
+// for example -benchtime 5000x.
+func BenchmarkThroughputTrackedPostgres(b *testing.B) {
+	dsn := freshDB(b)
+	_, c := idGateway(b)
+	tr, _ := newTracker(b, dsn, queue.TrackerConfig{Retention: -1})
+	in := startInstance(b, dsn, queue.NewWorker(c, queue.WorkerConfig{Tracker: tr}), queue.Config{})
+	msgs := make([]smscourier.Message, b.N)
+	for i := range msgs {
+		msgs[i] = message(fmt.Sprintf("tracked-%07d", i))
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < len(msgs); i += 1000 {
+		if _, err := queue.EnqueueMany(context.Background(), in.client, msgs[i:min(i+1000, len(msgs))], nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitFinal(b, b.N, in)
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var sent int
+	require.NoError(b, stdlib.OpenDBFromPool(newPool(b, dsn)).QueryRow(`SELECT count(*) FROM smscourier_messages WHERE state = 'sent'`).Scan(&sent))
+	if sent != b.N {
+		b.Fatalf("%d messages recorded sent, want %d", sent, b.N)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 }

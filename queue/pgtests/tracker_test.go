@@ -182,6 +182,8 @@ func TestTrackerPostgresReceipts(t *testing.T) {
 			state: queue.StateDelivered, receipts: 2, reported: true},
 		{name: "undelivered with error code", steps: []step{{send: true}, {statuses: []receipt.Status{receipt.StatusSent, receipt.StatusUndelivered}, code: "30003"}},
 			state: queue.StateUndelivered, code: "30003", receipts: 2, reported: true},
+		{name: "first final receipt wins", steps: []step{{send: true}, {statuses: []receipt.Status{receipt.StatusUndelivered}, code: "30003"}, {statuses: []receipt.Status{receipt.StatusDelivered}}},
+			state: queue.StateUndelivered, code: "30003", receipts: 2, reported: true},
 		{name: "unknown moves nothing", steps: []step{{send: true}, {statuses: []receipt.Status{receipt.StatusUnknown}}},
 			state: queue.StateSent, receipts: 1},
 	} {
