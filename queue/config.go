@@ -90,7 +90,8 @@ var errNegative = errors.New("smscourier/queue: Config: MaxWorkers, MaxJobAttemp
 // RiverConfig returns the river.Config that NewClient uses with a
 // PostgreSQL driver (and with any driver once FetchPollInterval is set):
 // cfg's settings with their defaults, QueueName worked by MaxWorkers
-// workers, and w registered. With a
+// workers, and w registered; when w has a Tracker, also a periodic job
+// that prunes it (see TrackerConfig.PruneInterval). With a
 // nil w the config is for an insert-only client: no queues, no workers. Add
 // your own workers and queues to it to share one client. It fails when a
 // setting is negative.
@@ -136,6 +137,9 @@ func (cfg Config) RiverConfig(w *Worker) (*river.Config, error) {
 		}
 		rc.Workers = river.NewWorkers()
 		if err := river.AddWorkerSafely(rc.Workers, w); err != nil {
+			return nil, err
+		}
+		if err := addTrackerPrune(rc, w.tracker); err != nil {
 			return nil, err
 		}
 		rc.Queues = map[string]river.QueueConfig{QueueName: {MaxWorkers: maxWorkers}}

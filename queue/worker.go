@@ -49,8 +49,19 @@ type WorkerConfig struct {
 	// class, status, HTTP requests ("attempts", as the courier's records
 	// count them), the gateway (Output.Gateway; "" when no request was
 	// made), job id and job attempt ("job_attempt"), idempotency key and
-	// the masked recipient, never the text. Default nil: no logging.
+	// the masked recipient, never the text; and, at error level, each
+	// write to the Tracker that failed. Default nil: no logging.
 	Logger *slog.Logger
+	// Tracker, when not nil, records each message's lifecycle: sending
+	// when a job attempt starts (queued at the job's CreatedAt), sent with
+	// the gateway, message id and time when the gateway accepts it (the
+	// final receipt that arrived before is applied then), failed (or
+	// may_have_been_delivered) with the Output's reason when the job is
+	// cancelled or discarded. Its writes never change a job's fate: a
+	// write that fails is logged (Logger) and the job goes on as without a
+	// Tracker. NewClient prunes the Tracker periodically. Default nil:
+	// nothing recorded.
+	Tracker *Tracker
 }
 
 // Worker is the River worker for SendArgs jobs: it sends each message with
@@ -113,6 +124,7 @@ type Worker struct {
 	limiter      Limiter
 	maxSnoozes   int // < 0: unbounded
 	logger       *slog.Logger
+	tracker      *Tracker // nil: no lifecycle recorded
 }
 
 // idempotencyKeyHeaderer is a Sender that reports the header carrying the
@@ -159,6 +171,7 @@ func NewWorker(s smscourier.Sender, cfg WorkerConfig) *Worker {
 		limiter:    cfg.Limiter,
 		maxSnoozes: cfg.MaxSnoozes,
 		logger:     cfg.Logger,
+		tracker:    cfg.Tracker,
 	}
 	if h, ok := s.(idempotencyKeyHeaderer); ok {
 		w.retryUnknown = h.IdempotencyKeyHeader() != ""
@@ -188,7 +201,17 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		msg.IdempotencyKey = "river-job-" + strconv.FormatInt(job.ID, 10)
 	}
 	out := Output{JobAttempt: job.Attempt, IdempotencyKey: msg.IdempotencyKey, To: smscourier.MaskNumber(msg.To)}
+	var tj trackedJob
+	if w.tracker != nil {
+		tj = trackedJob{key: msg.IdempotencyKey, jobID: job.ID, to: out.To, prefix: callingCode(msg.To), queuedAt: job.CreatedAt}
+		w.trackWrite(ctx, job.ID, "sending", func(ctx context.Context) (*DeliveryReport, error) {
+			return nil, w.tracker.recordSending(ctx, tj, w.tracker.now())
+		})
+	}
 	err := w.work(ctx, job, msg, &out)
+	if w.tracker != nil {
+		w.track(ctx, job, tj, &out)
+	}
 	if rerr := river.RecordOutput(ctx, out); rerr != nil && w.logger != nil {
 		w.logger.LogAttrs(ctx, slog.LevelError, "smscourier/queue: record output", slog.Int64("job_id", job.ID), slog.String("error", rerr.Error()))
 	}
@@ -415,6 +438,61 @@ func snoozes(job *river.Job[SendArgs]) int {
 	}
 	_ = json.Unmarshal(job.Metadata, &md) // River writes it; absent is 0
 	return md.Snoozes
+}
+
+// trackerWriteTimeout bounds each write of a Worker to its Tracker. The
+// writes run even when the job's context has ended (its timeout passed
+// during the send), so that a send the gateway accepted is recorded.
+const trackerWriteTimeout = 10 * time.Second
+
+// track records the outcome of the job attempt that out describes in the
+// Tracker: sent, or failed when the job does not run again (cancelled, or
+// discarded after its last attempt). Snoozes and retries record nothing:
+// the message stays sending.
+func (w *Worker) track(ctx context.Context, job *river.Job[SendArgs], tj trackedJob, out *Output) {
+	now := w.tracker.now()
+	switch out.Outcome {
+	case OutcomeSent:
+		w.trackWrite(ctx, job.ID, "sent", func(ctx context.Context) (*DeliveryReport, error) {
+			return w.tracker.recordSent(ctx, tj, out.Gateway, out.MessageID, now)
+		})
+		return
+	case OutcomeCancelled, OutcomeMaybeDelivered:
+	case OutcomeRetry:
+		// River discards a job whose last attempt failed, except when the
+		// client stops (context.Canceled), which requeues it.
+		if job.Attempt < job.MaxAttempts || errors.Is(ctx.Err(), context.Canceled) {
+			return
+		}
+	default:
+		return
+	}
+	st := StateFailed
+	if out.Class == string(smscourier.ClassOutcomeUnknown) {
+		st = StateMaybeDelivered
+	}
+	w.trackWrite(ctx, job.ID, string(st), func(ctx context.Context) (*DeliveryReport, error) {
+		return w.tracker.recordFailed(ctx, tj, st, out.Gateway, out.Reason, now)
+	})
+}
+
+// trackWrite runs one write to the Tracker, with a context of its own
+// that keeps ctx's values, reports the message when the write ended it,
+// and logs a failure.
+func (w *Worker) trackWrite(ctx context.Context, jobID int64, what string, write func(context.Context) (*DeliveryReport, error)) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), trackerWriteTimeout)
+	defer cancel()
+	rep, err := write(wctx)
+	if err != nil {
+		if w.logger != nil {
+			w.logger.LogAttrs(ctx, slog.LevelError, "smscourier/queue: tracker write", slog.Int64("job_id", jobID),
+				slog.String("state", what), slog.String("error", err.Error()))
+		}
+		return
+	}
+	if rep != nil {
+		w.tracker.report(wctx, []DeliveryReport{*rep})
+	}
 }
 
 // log records one job attempt.
