@@ -156,6 +156,32 @@ type DeliveryReport struct {
 	Latency time.Duration
 }
 
+// Delivery returns the report as package receipt's Delivery, for
+// delivery metrics (smsmetrics.NewDeliveryObserver): the gateway, the
+// calling code, the final status and the latency; ok is false for a
+// message whose end no receipt reported (not sent, may have been
+// delivered).
+func (r DeliveryReport) Delivery() (d receipt.Delivery, ok bool) {
+	st, ok := receiptStatus(r.State)
+	if !ok || r.Provider == "" {
+		return receipt.Delivery{}, false
+	}
+	return receipt.Delivery{Gateway: r.Gateway, CallingCode: r.CountryPrefix, Status: st, Latency: r.Latency}, true
+}
+
+// receiptStatus is the receipt.Status of a final state a receipt sets.
+func receiptStatus(s State) (receipt.Status, bool) {
+	switch s {
+	case StateDelivered:
+		return receipt.StatusDelivered, true
+	case StateUndelivered:
+		return receipt.StatusUndelivered, true
+	case StateFailed:
+		return receipt.StatusFailed, true
+	}
+	return "", false
+}
+
 // ErrNotFound is returned by Lookup and LookupMessageID for a message
 // the Tracker and the queue do not know (never queued, or pruned).
 var ErrNotFound = errors.New("smscourier/queue: no such message")
@@ -328,40 +354,4 @@ func parseDBTime(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("smscourier/queue: scan time: unreadable %q", s)
-}
-
-// callingCode returns the country calling code of the E.164 number to,
-// with its '+': "+44" for "+447700900123", "+1" for any number of the North
-// American plan; "" when to does not start with '+' and a digit. It
-// follows the ITU-T assignment: 1 and 7 are one digit, the two-digit codes
-// listed below, every other code three digits. It stands in for
-// smscourier.CallingCode.
-func callingCode(to string) string {
-	if len(to) < 2 || to[0] != '+' {
-		return ""
-	}
-	digits := 0
-	for digits < 3 && 1+digits < len(to) && to[1+digits] >= '0' && to[1+digits] <= '9' {
-		digits++
-	}
-	switch {
-	case digits == 0:
-		return ""
-	case to[1] == '1' || to[1] == '7':
-		return to[:2]
-	case digits >= 2 && twoDigitCodes[to[1:3]]:
-		return to[:3]
-	}
-	return to[:1+digits]
-}
-
-// twoDigitCodes are the two-digit country calling codes of ITU-T E.164.
-var twoDigitCodes = map[string]bool{
-	"20": true, "27": true,
-	"30": true, "31": true, "32": true, "33": true, "34": true, "36": true, "39": true,
-	"40": true, "41": true, "43": true, "44": true, "45": true, "46": true, "47": true, "48": true, "49": true,
-	"51": true, "52": true, "53": true, "54": true, "55": true, "56": true, "57": true, "58": true,
-	"60": true, "61": true, "62": true, "63": true, "64": true, "65": true, "66": true,
-	"81": true, "82": true, "84": true, "86": true,
-	"90": true, "91": true, "92": true, "93": true, "94": true, "95": true, "98": true,
 }

@@ -207,7 +207,7 @@ FROM river_job WHERE unique_key = $1 AND kind = $2`, uniqueKey(key), Kind).Scan(
 	lc.IdempotencyKey = key
 	var sa SendArgs
 	if err := json.Unmarshal(args, &sa); err == nil {
-		lc.To, lc.CountryPrefix = smscourier.MaskNumber(sa.Message.To), callingCode(sa.Message.To)
+		lc.To, lc.CountryPrefix = smscourier.MaskNumber(sa.Message.To), smscourier.CallingCode(sa.Message.To)
 	}
 	out, _ := OutputOf(&rivertype.JobRow{Metadata: md})
 	var sent nullTime

@@ -548,32 +548,6 @@ func TestNewTracker(t *testing.T) {
 	}
 }
 
-// TestCallingCode: the country calling code of E.164 numbers.
-func TestCallingCode(t *testing.T) {
-	for _, tc := range []struct{ to, want string }{
-		{"+14134242223", "+1"},
-		{"+79161234567", "+7"},
-		{"+447700900123", "+44"},
-		{"+4915112345678", "+49"},
-		{"+33612345678", "+33"},
-		{"+353871234567", "+353"},
-		{"+8613812345678", "+86"},
-		{"+85291234567", "+852"},
-		{"+971501234567", "+971"},
-		{"+2348012345678", "+234"},
-		{"+27821234567", "+27"},
-		{"+4", "+4"},
-		{"14134242223", ""},
-		{"+", ""},
-		{"", ""},
-		{"+x1", ""},
-	} {
-		t.Run(tc.to, func(t *testing.T) {
-			assert.Equal(t, tc.want, callingCode(tc.to))
-		})
-	}
-}
-
 // TestTrackerSQLiteFile: a Tracker on a database opened by sqlitedb in a
 // file of its own works without River's tables, apart from Lookup's
 // fallback to the job.
@@ -586,4 +560,30 @@ func TestTrackerSQLiteFile(t *testing.T) {
 	lc, err := tr.LookupMessageID(context.Background(), "SM1")
 	require.NoError(t, err)
 	assert.Equal(t, "k", lc.IdempotencyKey)
+}
+
+// TestDeliveryReportDelivery checks the conversion of a report for
+// delivery metrics: only a final state a receipt set is a Delivery.
+func TestDeliveryReportDelivery(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		report DeliveryReport
+		want   receipt.Delivery
+		ok     bool
+	}{
+		{name: "delivered", report: DeliveryReport{State: StateDelivered, Provider: "twilio", Gateway: "primary", CountryPrefix: "+44", Latency: 3 * time.Second},
+			want: receipt.Delivery{Gateway: "primary", CallingCode: "+44", Status: receipt.StatusDelivered, Latency: 3 * time.Second}, ok: true},
+		{name: "undelivered", report: DeliveryReport{State: StateUndelivered, Provider: "vonage-sms", Gateway: "backup", CountryPrefix: "+33"},
+			want: receipt.Delivery{Gateway: "backup", CallingCode: "+33", Status: receipt.StatusUndelivered}, ok: true},
+		{name: "failed by a receipt", report: DeliveryReport{State: StateFailed, Provider: "plivo", Gateway: "primary"},
+			want: receipt.Delivery{Gateway: "primary", Status: receipt.StatusFailed}, ok: true},
+		{name: "failed by the worker", report: DeliveryReport{State: StateFailed, Reason: "rejected by the gateway"}},
+		{name: "may have been delivered", report: DeliveryReport{State: StateMaybeDelivered}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := tc.report.Delivery()
+			assert.Equal(t, tc.ok, ok)
+			assert.Equal(t, tc.want, got)
+		})
+	}
 }

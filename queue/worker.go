@@ -203,7 +203,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	out := Output{JobAttempt: job.Attempt, IdempotencyKey: msg.IdempotencyKey, To: smscourier.MaskNumber(msg.To)}
 	var tj trackedJob
 	if w.tracker != nil {
-		tj = trackedJob{key: msg.IdempotencyKey, jobID: job.ID, to: out.To, prefix: callingCode(msg.To), queuedAt: job.CreatedAt}
+		tj = trackedJob{key: msg.IdempotencyKey, jobID: job.ID, to: out.To, prefix: smscourier.CallingCode(msg.To), queuedAt: job.CreatedAt}
 		w.trackWrite(ctx, job.ID, "sending", func(ctx context.Context) (*DeliveryReport, error) {
 			return nil, w.tracker.recordSending(ctx, tj, w.tracker.now())
 		})
