@@ -47,9 +47,11 @@ var sectionKeys = map[string]func(v any, path string, c *RoutingConfig, ps *prob
 	keyRoutes:       decodeRoutes,
 	keyDefaultRoute: func(v any, path string, c *RoutingConfig, ps *problems) { decodeRoute(v, path, &c.Default, ps) },
 	keyBreaker:      decodeBreaker,
-	// The guard section belongs to package guard (module guard), which
-	// parses and checks it: the routing config leaves it alone.
-	"guard": func(any, string, *RoutingConfig, *problems) {},
+	// The guard section belongs to package guard (module guard), the
+	// receipts section to package receipt, which parse and check them: the
+	// routing config leaves them alone.
+	"guard":    func(any, string, *RoutingConfig, *problems) {},
+	"receipts": func(any, string, *RoutingConfig, *problems) {},
 }
 
 // routeKeys are the keys of a route (an entry of routes, or

@@ -832,7 +832,8 @@ func mustDecode(doc string) any {
 }
 
 // TestRoutingConfigLeavesTheGuardSection checks that a guard section
-// (package guard parses it) is not an unknown key of the routing config.
+// (package guard parses it) and a receipts section (package receipt) are
+// not unknown keys of the routing config.
 func TestRoutingConfigLeavesTheGuardSection(t *testing.T) {
 	doc := `
 smscourier:
@@ -843,6 +844,8 @@ smscourier:
     gateways: [a]
   guard:
     policy: {deny_countries: ["XK"]}
+  receipts:
+    providers: {webhook: {secret: a-webhook-secret-0123456789}}
 `
 	cfg, err := ParseRoutingConfig([]byte(doc))
 	require.NoError(t, err)

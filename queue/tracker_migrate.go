@@ -150,3 +150,26 @@ func (t *Tracker) ddl(stmt string) string {
 	}
 	return strings.NewReplacer("timestamptz", "integer", "bytea", "blob", "bigint", "integer").Replace(stmt)
 }
+
+// Migrated reports whether the database holds the Tracker's tables at
+// TrackerSchemaVersion or newer, that is, whether Migrate has run: a
+// worker or a command can then refuse to start, naming the migration,
+// rather than fail at its first write.
+func (t *Tracker) Migrated(ctx context.Context) (bool, error) {
+	exists := `SELECT to_regclass('smscourier_migrations') IS NOT NULL`
+	if t.dialect == DialectSQLite {
+		exists = `SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'smscourier_migrations'`
+	}
+	var ok bool
+	if err := t.db.QueryRowContext(ctx, exists).Scan(&ok); err != nil {
+		return false, fmt.Errorf("smscourier/queue: tracker tables: %w", err)
+	}
+	if !ok {
+		return false, nil
+	}
+	var newest sql.NullInt64
+	if err := t.db.QueryRowContext(ctx, `SELECT max(version) FROM smscourier_migrations`).Scan(&newest); err != nil {
+		return false, fmt.Errorf("smscourier/queue: tracker tables: %w", err)
+	}
+	return newest.Int64 >= TrackerSchemaVersion, nil
+}

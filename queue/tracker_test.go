@@ -511,16 +511,24 @@ func TestTrackerPeriodicPrune(t *testing.T) {
 }
 
 // TestTrackerMigrate: Migrate is idempotent, and refuses a database of a
-// newer version.
+// newer version; Migrated says whether it ran.
 func TestTrackerMigrate(t *testing.T) {
 	db := newDB(t)
+	fresh, err := NewTracker(db, TrackerConfig{})
+	require.NoError(t, err)
+	migrated, err := fresh.Migrated(context.Background())
+	require.NoError(t, err)
+	assert.False(t, migrated, "before Migrate")
 	tr, _ := newTracker(t, db, TrackerConfig{})
+	migrated, err = tr.Migrated(context.Background())
+	require.NoError(t, err)
+	assert.True(t, migrated, "after Migrate")
 	require.NoError(t, tr.Migrate(context.Background()))
 	var versions int
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM smscourier_migrations`).Scan(&versions))
 	assert.Equal(t, TrackerSchemaVersion, versions)
 
-	_, err := db.Exec(`INSERT INTO smscourier_migrations (version, applied_at) VALUES ($1, 0)`, TrackerSchemaVersion+1)
+	_, err = db.Exec(`INSERT INTO smscourier_migrations (version, applied_at) VALUES ($1, 0)`, TrackerSchemaVersion+1)
 	require.NoError(t, err)
 	assert.ErrorContains(t, tr.Migrate(context.Background()), "newer than this package's")
 }

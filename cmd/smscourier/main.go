@@ -151,7 +151,7 @@ type command struct {
 }
 
 // commands are every command but help, in the order of the usage text.
-var commands = slices.Concat(messageCommands, queueCommands, []*command{gatewayCommand})
+var commands = slices.Concat(messageCommands, queueCommands, []*command{statusCommand, gatewayCommand})
 
 // messageCommands are the commands that check, render and send one message.
 var messageCommands = []*command{
@@ -332,6 +332,12 @@ type invocation struct {
 	stopTimeout time.Duration
 	notAfter    time.Duration
 	maxAttempts int
+
+	// worker
+	receiptsAddr string
+
+	// status
+	statusKey, statusMessageID string
 
 	// gateway
 	addr   string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -36,7 +38,9 @@ var queueCommands = []*command{
 		name: "migrate",
 		summary: `Usage: smscourier migrate [--database URL]
 
-Creates River's tables, or updates them to the version this program needs.
+Creates River's tables, or updates them to the version this program needs,
+and the tables of the message lifecycle (smscourier_messages,
+smscourier_deliveries, smscourier_receipts, smscourier_migrations).
 On PostgreSQL it also creates or updates the tables of the guard against
 SMS pumping (all named smscourier_guard_...), where the workers count its
 limits. Migrations already applied are skipped, so it is safe to run at
@@ -76,6 +80,14 @@ queue's database on PostgreSQL, shared by every worker (migrate creates
 its tables; the guard then needs its key_secret, or
 SMSCOURIER_GUARD_KEY_SECRET), and in the worker's memory with SQLite. It
 logs each block (rule, country, masked number) as a warning.
+
+It records each message's lifecycle in the database (smscourier status
+shows it) and logs each message's end ("message ended": state, gateway,
+masked number, error code, latency). With --receipts-addr it also serves
+the delivery receipt endpoints of the providers under smscourier.receipts
+(see docs/receipts.md) at PATH/{provider} (PATH default /receipts):
+receipts are stored and move each message to delivered, undelivered or
+failed. Lifecycles and receipts are kept 72 hours after their last change.
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
@@ -87,6 +99,7 @@ logs each block (rule, country, masked number) as a warning.
 			fs.DurationVar(&in.retention, "retention", queue.DefaultRetentionPeriod, "delete finished jobs (with their text) after this `duration`")
 			fs.DurationVar(&in.stopTimeout, "stop-timeout", 30*time.Second, "on a signal, wait this `duration` for messages being sent")
 			fs.BoolVar(&in.verbose, "verbose", false, "also log each HTTP attempt of the courier")
+			fs.StringVar(&in.receiptsAddr, "receipts-addr", "", "serve the delivery receipt endpoints of the config's smscourier.receipts providers on `ADDR` (host:port, \":8080\")")
 		},
 		run: runWorker,
 	},
@@ -142,6 +155,9 @@ type store struct {
 	// pool is the PostgreSQL database's pool, for the guard's store; nil
 	// for SQLite.
 	pool *pgxpool.Pool
+	// db is the database for the message lifecycle's Tracker: the SQLite
+	// database, or a database/sql view of the PostgreSQL pool.
+	db *sql.DB
 }
 
 // open opens the --database for migrate (create set: a SQLite file is
@@ -179,7 +195,9 @@ func openSQLite(ctx context.Context, path string) (*store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newStore(path, riversqlite.New(db), func() { _ = db.Close() }), nil
+	st := newStore(path, riversqlite.New(db), func() { _ = db.Close() })
+	st.db = db
+	return st, nil
 }
 
 // isPostgres reports whether the --database db names a PostgreSQL
@@ -193,8 +211,9 @@ func openPostgres(ctx context.Context, dbURL string) (*store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := newStore(shown, riverpgxv5.New(pool), pool.Close)
-	st.pool = pool
+	db := stdlib.OpenDBFromPool(pool)
+	st := newStore(shown, riverpgxv5.New(pool), func() { _ = db.Close(); pool.Close() })
+	st.pool, st.db = pool, db
 	return st, nil
 }
 
@@ -375,6 +394,13 @@ func runMigrate(in *invocation) int {
 	if err := st.migrate(ctx); err != nil {
 		return in.fail(err)
 	}
+	tr, err := queue.NewTracker(st.db, queue.TrackerConfig{})
+	if err != nil {
+		return in.fail(err)
+	}
+	if err := tr.Migrate(ctx); err != nil {
+		return in.fail(err)
+	}
 	if st.pool != nil {
 		if err := pgstore.Migrate(ctx, st.pool); err != nil {
 			return in.fail(err)
@@ -421,7 +447,26 @@ func runWorker(in *invocation) int {
 		}
 		sender = g
 	}
-	wcfg := queue.WorkerConfig{Logger: log}
+	tr, err := st.tracker(ctx, queue.TrackerConfig{OnFinal: logFinal(log)})
+	if err != nil {
+		return in.fail(err)
+	}
+	if in.receiptsAddr != "" {
+		rcfg, err := in.loadReceipts()
+		if err != nil {
+			return in.fail(err)
+		}
+		rs, err := serveReceipts(in.receiptsAddr, rcfg, tr, log)
+		if err != nil {
+			return in.fail(err)
+		}
+		defer func() {
+			if err := rs.stop(); err != nil {
+				log.Warn("smscourier: stopping the receipts server", slog.String("error", err.Error()))
+			}
+		}()
+	}
+	wcfg := queue.WorkerConfig{Logger: log, Tracker: tr}
 	if in.rate > 0 {
 		wcfg.Limiter = rate.NewLimiter(rate.Limit(in.rate), in.burst)
 	}

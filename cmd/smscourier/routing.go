@@ -39,7 +39,7 @@ func hasRoutingSection(data []byte) bool {
 		return true // ParseRoutingConfig reports what is wrong with it
 	}
 	for k := range m {
-		if k != guardKey {
+		if k != guardKey && k != receiptsKey {
 			return true
 		}
 	}

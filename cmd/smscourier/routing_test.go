@@ -499,6 +499,8 @@ func TestRoutingSectionDetection(t *testing.T) {
 		{"routing JSON", `{"courier": {}, "smscourier": null}`, true},
 		{"nested key", "courier:\n  smscourier: {}\n", false},
 		{"only a guard", "courier: {}\nsmscourier:\n  guard: {dry_run: true}\n", false},
+		{"a guard and receipts", "courier: {}\nsmscourier:\n  guard: {}\n  receipts: {providers: {webhook: {}}}\n", false},
+		{"receipts and gateways", "smscourier:\n  receipts: {}\n  gateways: {}\n", true},
 		{"a guard and gateways", "smscourier:\n  guard: {}\n  gateways: {}\n", true},
 		{"not a mapping", "- smscourier\n", false},
 		{"not YAML", "smscourier: [\n", false},

@@ -338,6 +338,11 @@ func TestTrackerPostgresPrune(t *testing.T) {
 func TestTrackerPostgresMigrateConcurrently(t *testing.T) {
 	dsn := freshDB(t)
 	db := sqlDB(t, dsn)
+	before, err := queue.NewTracker(db, queue.TrackerConfig{})
+	require.NoError(t, err)
+	migrated, err := before.Migrated(context.Background())
+	require.NoError(t, err)
+	assert.False(t, migrated, "before Migrate")
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
@@ -356,4 +361,7 @@ func TestTrackerPostgresMigrateConcurrently(t *testing.T) {
 	var n int
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM smscourier_migrations`).Scan(&n))
 	assert.Equal(t, queue.TrackerSchemaVersion, n)
+	migrated, err = before.Migrated(context.Background())
+	require.NoError(t, err)
+	assert.True(t, migrated, "after Migrate")
 }
