@@ -18,6 +18,12 @@
 // reason recorded. Each job attempt records an Output, never the message
 // text.
 //
+// A Tracker records each message's lifecycle (queued, sending, sent,
+// then delivered, undelivered or failed) in the queue's database and
+// stores its delivery receipts: it is package receipt's Sink, and
+// WorkerConfig.Tracker makes a worker record its sends into it; Lookup
+// and LookupMessageID read a message's lifecycle.
+//
 // NewClient builds a configured *river.Client on any River driver from a
 // Config: riverpgxv5 for PostgreSQL, riversqlite for SQLite, on a database
 // opened with the sqlitedb package, so that a program links only the

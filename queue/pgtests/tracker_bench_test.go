@@ -5,10 +5,6 @@ package pgtests
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -94,40 +90,21 @@ func BenchmarkTrackerReceivePostgres(b *testing.B) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "receipts/s")
 }
 
-// hmacVerifier is a receipt.Verifier of a provider that posts
-// {"id": ..., "status": ...} signed with HMAC-SHA256 of the body in the
-// X-Signature header (hex), as the webhook preset does.
-type hmacVerifier struct{ secret []byte }
-
-func (hmacVerifier) Provider() string { return "webhook" }
-
-func (v hmacVerifier) Verify(r *http.Request, body []byte, now time.Time) ([]receipt.Receipt, error) {
-	sig, err := hex.DecodeString(r.Header.Get("X-Signature"))
-	if err != nil {
-		return nil, receipt.ErrUnauthenticated
-	}
-	mac := hmac.New(sha256.New, v.secret)
-	mac.Write(body)
-	if !hmac.Equal(sig, mac.Sum(nil)) {
-		return nil, receipt.ErrUnauthenticated
-	}
-	var p struct{ ID, Status string }
-	if err := json.Unmarshal(body, &p); err != nil {
-		return nil, fmt.Errorf("%w: %v", receipt.ErrMalformed, err)
-	}
-	return []receipt.Receipt{{Provider: "webhook", MessageID: p.ID, Status: receipt.Status(p.Status), ProviderStatus: p.Status, Time: now, Raw: body}}, nil
-}
-
 // BenchmarkReceiptHandlerPostgres measures signed receipt callbacks
 // handled per second end to end: loopback HTTP POSTs from 8 goroutines per
-// CPU to a receipt.Handler that checks each one's HMAC-SHA256 signature
-// and stores it with a Tracker on PostgreSQL. Each must be answered 200
+// CPU to a receipt.Handler of the webhook preset's Verifier
+// (receipt.Webhook), which checks each one's HMAC-SHA256 signature and
+// timestamp, and stores it with a Tracker on PostgreSQL. Each must be answered 200
 // and deliver its message, reported once. Run it with a fixed count, for
 // example -benchtime 20000x.
 func BenchmarkReceiptHandlerPostgres(b *testing.B) {
 	tr, reported := benchTracker(b, b.N)
-	secret := []byte("receipt-signing-secret")
-	srv := httptest.NewServer(receipt.NewHandler(hmacVerifier{secret: secret}, tr))
+	const secret = smscourier.Secret("receipt-signing-secret-0123")
+	v, err := receipt.Webhook(secret, receipt.WebhookOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(receipt.NewHandler(v, tr))
 	b.Cleanup(srv.Close)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
 	b.Cleanup(client.CloseIdleConnections)
@@ -138,15 +115,13 @@ func BenchmarkReceiptHandlerPostgres(b *testing.B) {
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			body := []byte(`{"id":"bm-` + strconv.FormatInt(next.Add(1)-1, 10) + `","status":"delivered"}`)
-			mac := hmac.New(sha256.New, secret)
-			mac.Write(body)
+			body := []byte(`{"message_id":"bm-` + strconv.FormatInt(next.Add(1)-1, 10) + `","status":"delivered"}`)
 			req, err := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
 			if err != nil {
 				b.Error(err)
 				return
 			}
-			req.Header.Set("X-Signature", hex.EncodeToString(mac.Sum(nil)))
+			req.Header.Set(receipt.WebhookSignatureHeader, receipt.SignWebhook(secret, body, time.Now()))
 			resp, err := client.Do(req)
 			if err != nil {
 				b.Error(err)
