@@ -41,8 +41,8 @@ type Config struct {
 	// Store, so that no one who reads the Store can find a number by
 	// hashing every number. At least 16 bytes; a long random string, the
 	// same in every instance that shares a Store. Required when the limits
-	// are kept in a Store other than a MemoryStore (package pgstore);
-	// without it, a MemoryStore's Guards use that store's random secret.
+	// are kept in a Store other than a MemoryStore (package pgstore); a
+	// MemoryStore, whose state never leaves the process, needs none.
 	// It never appears in an error or a log; changing it starts every
 	// limit afresh. A smscourier.Secret: fmt, JSON and slog show it
 	// redacted.

@@ -42,10 +42,11 @@ var _ smscourier.Sender = (*Guard)(nil)
 // smscourier.guard. Without WithStore the limits are kept in a new
 // MemoryStore.
 //
-// The Store keys are hashes keyed with cfg.KeySecret. Without one, a
-// Guard whose Store is a *MemoryStore uses that store's own random
-// secret; any other Store requires cfg.KeySecret, the same in every
-// instance that shares the Store, or New refuses it.
+// The keys of a Store other than a *MemoryStore are SHA-256 hashes keyed
+// with cfg.KeySecret, which such a Store requires, the same in every
+// instance that shares it, or New refuses it. A *MemoryStore's keys are
+// its own fingerprints, made with seeds random to the process: it needs
+// no secret.
 func New(next smscourier.Sender, cfg Config, opts ...Option) (*Guard, error) {
 	if next == nil {
 		return nil, errors.New("smscourier: guard: no Sender to wrap (next is nil)")
@@ -58,25 +59,23 @@ func New(next smscourier.Sender, cfg Config, opts ...Option) (*Guard, error) {
 	if o.store == nil {
 		o.store = NewMemoryStore()
 	}
+	mem, _ := o.store.(*MemoryStore)
 	var secret [32]byte
 	if cfg.KeySecret != "" {
 		secret = sha256.Sum256([]byte(keySecretContext + string(cfg.KeySecret)))
-	} else if ms, ok := o.store.(*MemoryStore); ok {
-		secret = ms.secret()
-	} else if cfg.Limits != (Limits{}) {
+	} else if mem == nil && cfg.Limits != (Limits{}) {
 		ps = append(ps, configProblem{Path: configPath + ".key_secret",
 			Message: "required with a Store other than a MemoryStore (every instance sharing the Store must hash its keys with the same secret); set it, or SMSCOURIER_GUARD_KEY_SECRET"})
 	}
 	if len(ps) > 0 {
 		return nil, invalid(ps...)
 	}
-	mem, isMem := o.store.(*MemoryStore)
 	g := &Guard{
 		mem:          mem,
 		secret:       secret,
 		next:         next,
 		policy:       newPolicy(cfg.Policy),
-		limits:       newLimits(cfg.Limits, &secret, isMem),
+		limits:       newLimits(cfg.Limits, &secret, mem),
 		prefixDigits: cfg.Limits.Prefix.Digits,
 		remember:     orDefault(cfg.Remember, DefaultRemember),
 		dryRun:       cfg.DryRun,
@@ -219,12 +218,11 @@ func (g *Guard) fillKeys(info *numberInfo) {
 	for i := range g.limits {
 		l := &g.limits[i]
 		if subject, ok := n.subject(g, l); ok {
-			d := subjectDigest(&g.secret, l.kind, subject, "")
 			if g.mem != nil {
-				info.mkeys[i] = memKeyOf(d, &l.mask)
+				info.mkeys[i] = memSubject(l.kind, subject, "").masked(l.mmask)
 				continue
 			}
-			all = appendKey(all, d, &l.mask)
+			all = appendKey(all, subjectDigest(&g.secret, l.kind, subject, ""), &l.mask)
 			has[i] = true
 		}
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
+	"hash/maphash"
 	"time"
 
 	"github.com/smscourier/smscourier"
@@ -35,6 +35,9 @@ type limit struct {
 	// the others; mkey, with a MemoryStore, its fingerprint instead.
 	key  string
 	mkey memKey
+	// mmask is, with a MemoryStore, the store's fingerprint of rule,
+	// which keys the limit's subjects apart from other limits'.
+	mmask memKey
 }
 
 // kindNames tag the subjects of each kind in their keys.
@@ -48,16 +51,18 @@ const maxLimits = 10
 
 // newLimits returns the limits l sets, in the order of the Rule
 // constants.
-func newLimits(l Limits, secret *[32]byte, mem bool) []limit {
+func newLimits(l Limits, secret *[32]byte, mem *MemoryStore) []limit {
 	var out []limit
 	add := func(rule string, kind limitKind, interval time.Duration, burst int, segments bool) {
 		lim := limit{rule: rule, kind: kind, interval: interval, burst: burst, segments: segments, mask: sha256.Sum256([]byte(rule))}
+		if mem != nil {
+			lim.mmask = fingerprint(rule)
+		}
 		if kind == kindGlobal {
-			d := subjectDigest(secret, kindGlobal, "", "")
-			if mem {
-				lim.mkey = memKeyOf(d, &lim.mask)
+			if mem != nil {
+				lim.mkey = memSubject(kindGlobal, "", "").masked(lim.mmask)
 			} else {
-				lim.key = string(appendKey(nil, d, &lim.mask))
+				lim.key = string(appendKey(nil, subjectDigest(secret, kindGlobal, "", ""), &lim.mask))
 			}
 		}
 		out = append(out, lim)
@@ -115,23 +120,24 @@ type request struct {
 // of budgets, once in New. The admission is the SHA-256 of the secret,
 // the idempotency key and the number.
 //
-// With a MemoryStore (g.mem), the keys are not encoded: a key's
-// fingerprint in the store is the first 128 bits of the same digest
-// (memKeyOf), which the secret makes as unpredictable as the store's own
-// fingerprints, and r.req is left empty.
+// With a MemoryStore (g.mem), whose state never leaves the process, the
+// keys are not SHA-256 digests but the store's own 128-bit fingerprints,
+// made with its random seeds (memSubject) of the same tagged subjects,
+// XOR a fingerprint of the rule's name: as unpredictable to anyone
+// outside the process, and a tenth of the cost. r.req is left empty.
 func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) {
 	r.tooLong = -1
 	mem := g.mem != nil
 	var buf [(maxLimits + 1) * keyLen]byte
 	var zero [32]byte
 	var keys []byte
-	admission := subjectDigest(&g.secret, kindAdmission, key, n.canonical)
 	if mem {
-		r.mmsg = memKeyOf(admission, &zero)
+		r.mmsg = memSubject(kindAdmission, key, n.canonical)
 	} else {
-		keys = appendKey(buf[:0], admission, &zero)
+		keys = appendKey(buf[:0], subjectDigest(&g.secret, kindAdmission, key, n.canonical), &zero)
 	}
 	var digests [kindCount][32]byte
+	var mdigests [kindCount]memKey
 	var digested uint8
 	var owned [maxLimits]bool // the take's key is in keys
 	segments := 0
@@ -152,11 +158,15 @@ func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) 
 				continue
 			}
 			if digested&(1<<l.kind) == 0 {
-				digests[l.kind] = subjectDigest(&g.secret, l.kind, subject, "")
+				if mem {
+					mdigests[l.kind] = memSubject(l.kind, subject, "")
+				} else {
+					digests[l.kind] = subjectDigest(&g.secret, l.kind, subject, "")
+				}
 				digested |= 1 << l.kind
 			}
 			if mem {
-				mk = memKeyOf(digests[l.kind], &l.mask)
+				mk = mdigests[l.kind].masked(l.mmask)
 			} else {
 				keys = appendKey(keys, digests[l.kind], &l.mask)
 				owned[count] = true
@@ -206,13 +216,36 @@ func (r *request) answer(ctx context.Context, g *Guard, count bool) (Decision, e
 	return g.peeker.Peek(ctx, g.now(), r.req)
 }
 
-// memKeyOf returns the MemoryStore fingerprint of the key made of digest
-// d and mask: the first 128 bits of d XOR mask, never {0, 0}.
-func memKeyOf(d [32]byte, mask *[32]byte) memKey {
-	return memKey{
-		binary.LittleEndian.Uint64(d[0:8]) ^ binary.LittleEndian.Uint64(mask[0:8]),
-		(binary.LittleEndian.Uint64(d[8:16]) ^ binary.LittleEndian.Uint64(mask[8:16])) | 1<<63,
+// memSubject returns the MemoryStore fingerprint of a subject of kind (or
+// of an admission), and extra when not empty, tagged and NUL-separated as
+// subjectDigest hashes them: 128 bits of maphash with the seeds, random to
+// the process, of the store's fingerprints.
+func memSubject(kind limitKind, subject, extra string) memKey {
+	var k memKey
+	for i := range k {
+		var h maphash.Hash
+		h.SetSeed(memSeeds[i])
+		if kind == kindAdmission {
+			h.WriteString("admission")
+		} else {
+			h.WriteString(kindNames[kind])
+		}
+		h.WriteByte(0)
+		h.WriteString(subject)
+		if extra != "" {
+			h.WriteByte(0)
+			h.WriteString(extra)
+		}
+		k[i] = h.Sum64()
 	}
+	k[1] |= 1 << 63
+	return k
+}
+
+// masked returns k XOR mask, never {0, 0}: the key of one limit of k's
+// subject.
+func (k memKey) masked(mask memKey) memKey {
+	return memKey{k[0] ^ mask[0], (k[1] ^ mask[1]) | 1<<63}
 }
 
 // subject returns the subject of limit l that the number decides, and

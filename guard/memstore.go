@@ -2,7 +2,6 @@ package guard
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"hash/maphash"
 	"sync"
@@ -28,11 +27,9 @@ import (
 // The zero MemoryStore is ready to use. It is safe for concurrent use by
 // multiple goroutines.
 type MemoryStore struct {
-	keyOnce sync.Once
-	key     [32]byte // the secret of Guards with no Config.KeySecret
-	mu      sync.Mutex
-	shards  [memShards]memShard
-	tick    uint8 // the shard the next Take considers sweeping
+	mu     sync.Mutex
+	shards [memShards]memShard
+	tick   uint8 // the shard the next Take considers sweeping
 }
 
 var _ Peeker = (*MemoryStore)(nil)
@@ -143,13 +140,6 @@ func (tb *table) rebuild(t int64, room int) {
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore { return new(MemoryStore) }
-
-// secret returns s's random secret, the same for every Guard sharing s
-// that has no Config.KeySecret, made at the first call.
-func (s *MemoryStore) secret() [32]byte {
-	s.keyOnce.Do(func() { _, _ = rand.Read(s.key[:]) }) // crypto/rand.Read never fails
-	return s.key
-}
 
 // errBadTake is returned for a Take with an Interval, Burst or Cost out of
 // range.
