@@ -78,6 +78,7 @@ type route struct {
 	steps              []routeStep
 	size               int // gateways over all steps
 	failoverOnRejected bool
+	resendUndelivered  bool
 }
 
 // routeStep is a compiled RouteStep: one gateway, or a share.
@@ -196,7 +197,7 @@ func (c RoutingConfig) usedGateways() []string {
 
 // compileRoute compiles a checked Route.
 func (r *Router) compileRoute(rc Route) *route {
-	rt := &route{failoverOnRejected: rc.FailoverOnRejected}
+	rt := &route{failoverOnRejected: rc.FailoverOnRejected, resendUndelivered: rc.ResendUndelivered}
 	for _, st := range rc.Gateways {
 		if st.Gateway != "" {
 			rt.steps = append(rt.steps, routeStep{gateways: []*routeGateway{r.gateways[st.Gateway]}})
@@ -291,6 +292,24 @@ func (r *Router) Route(to string) []string {
 		names[i] = g.name
 	}
 	return names
+}
+
+// ResendGateway returns the gateway at which to send again a message to
+// to that gateway took and a delivery receipt then reported undelivered
+// or failed: when the route of to has ResendUndelivered, the gateway that
+// follows taken in the route's order (Route), else "". It is "" too when
+// taken is the route's last gateway or not in the route.
+func (r *Router) ResendGateway(to, taken string) string {
+	if r == nil || r.disabled || r.def == nil || !r.lookup(to).resendUndelivered {
+		return ""
+	}
+	names := r.Route(to)
+	for i, name := range names {
+		if name == taken && i+1 < len(names) {
+			return names[i+1]
+		}
+	}
+	return ""
 }
 
 // Gateway returns the Courier of the named gateway, for rendering or

@@ -50,6 +50,13 @@ type Route struct {
 	// numbers that others accept. By default a rejection ends the send,
 	// since the number or the text is at fault.
 	FailoverOnRejected bool
+	// ResendUndelivered, key resend_undelivered, asks that a message a
+	// delivery receipt reports undelivered or failed be sent once more, at
+	// the gateway that follows in the route the one that took it (see
+	// Router.ResendGateway): that gateway's receipt said the message did
+	// not reach the phone, so a second send cannot deliver it twice. The
+	// queue does it (queue.Resender), under the same idempotency key.
+	ResendUndelivered bool
 }
 
 // RouteStep is one step of a route: one gateway, or several that share

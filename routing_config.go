@@ -21,6 +21,7 @@ const (
 	keyBreaker      = "breaker"
 	keyPrefixes     = "prefixes"
 	keyFailover     = "failover_on_rejected"
+	keyResend       = "resend_undelivered"
 	keyFailures     = "failures"
 	keyCoolDown     = "cool_down"
 )
@@ -60,6 +61,7 @@ var routeKeys = map[string]func(v any, path string, r *Route, ps *problems){
 	keyPrefixes: decodePrefixes,
 	keyGateways: decodeSteps,
 	keyFailover: func(v any, path string, r *Route, ps *problems) { r.FailoverOnRejected = boolean(v, path, ps) },
+	keyResend:   func(v any, path string, r *Route, ps *problems) { r.ResendUndelivered = boolean(v, path, ps) },
 }
 
 // breakerKeys are the keys of breaker, with their decoders.
@@ -454,7 +456,7 @@ func (c RoutingConfig) checkRules(rules routingRules) problems {
 
 	d := c.Default
 	switch {
-	case len(d.Gateways) == 0 && len(d.Prefixes) == 0 && !d.FailoverOnRejected:
+	case len(d.Gateways) == 0 && len(d.Prefixes) == 0 && !d.FailoverOnRejected && !d.ResendUndelivered:
 		ps.add(defaultRoutePath, "required: the route of numbers that no prefix matches")
 	default:
 		if len(d.Prefixes) > 0 {

@@ -392,6 +392,9 @@ func TestParseRoutingConfigProblems(t *testing.T) {
 		{"failover not a boolean", rtDoc("  routes: [{prefixes: ['+44'], gateways: [a], failover_on_rejected: sometimes}]", rtDefaultAB), []string{
 			"smscourier.routes[0].failover_on_rejected: must be true or false",
 		}},
+		{"resend not a boolean", rtDoc("  routes: [{prefixes: ['+44'], gateways: [a], resend_undelivered: twice}]", rtDefaultAB), []string{
+			"smscourier.routes[0].resend_undelivered: must be true or false",
+		}},
 
 		// Default route.
 		{"no default route", rtDoc("  routes: [{prefixes: ['+44'], gateways: [a, b]}]"), []string{
@@ -850,4 +853,38 @@ smscourier:
 	cfg, err := ParseRoutingConfig([]byte(doc))
 	require.NoError(t, err)
 	assert.Len(t, cfg.Gateways, 1)
+}
+
+// TestRouterResendGateway checks where a message is sent again after an
+// undelivered receipt: the next gateway of its route, only when the route
+// asks for it.
+func TestRouterResendGateway(t *testing.T) {
+	doc := "smscourier:\n" +
+		"  gateways:\n" +
+		"    a: {request_config: {url: https://a.example/v1, method: POST}}\n" +
+		"    b: {request_config: {url: https://b.example/v1, method: POST}}\n" +
+		"    c: {request_config: {url: https://c.example/v1, method: POST}}\n" +
+		"  routes:\n" +
+		"    - {prefixes: ['+44'], gateways: [a, b, c], resend_undelivered: true}\n" +
+		"    - {prefixes: ['+33'], gateways: [{a: 1, b: 3}, c], resend_undelivered: true}\n" +
+		"  default_route: {gateways: [a, b]}\n"
+	cfg, err := ParseRoutingConfig([]byte(doc))
+	require.NoError(t, err)
+	assert.True(t, cfg.Routes[0].ResendUndelivered)
+	assert.False(t, cfg.Default.ResendUndelivered)
+	r, err := NewRouter(cfg)
+	require.NoError(t, err)
+	for _, tc := range []struct{ to, taken, want string }{
+		{"+447400123456", "a", "b"},
+		{"+447400123456", "b", "c"},
+		{"+447400123456", "c", ""}, // the last
+		{"+447400123456", "x", ""}, // not in the route
+		{"+33612345678", "b", "a"}, // the share's heaviest first, then the other
+		{"+33612345678", "a", "c"},
+		{"+14134242223", "a", ""}, // the default route does not resend
+	} {
+		assert.Equal(t, tc.want, r.ResendGateway(tc.to, tc.taken), "%s after %s", tc.to, tc.taken)
+	}
+	var nilRouter *Router
+	assert.Equal(t, "", nilRouter.ResendGateway("+447400123456", "a"))
 }

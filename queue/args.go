@@ -41,6 +41,25 @@ const QueueName = "smscourier"
 //     wrapping smscourier.ErrInvalidMessage, before anything is stored.
 type SendArgs struct {
 	Message smscourier.Message `json:"message"`
+	// Resend, when not nil, makes the job the one resend of a message a
+	// delivery receipt reported undelivered (see Resender): it sends
+	// Message, under its idempotency key, at Resend.Gateway alone. Such a
+	// job is unique by the key too, apart from the first send's job: a
+	// message is resent at most once while the jobs are kept.
+	Resend *Resend `json:"resend,omitempty"`
+}
+
+// Resend describes a resend job: which job's message it sends again, and
+// where.
+type Resend struct {
+	// Of is the id of the job that sent the message first.
+	Of int64 `json:"of"`
+	// After is the gateway that took the first send, whose receipt said
+	// undelivered or failed.
+	After string `json:"after"`
+	// Gateway is the gateway of the Router to send at: the one after After
+	// in the message's route (smscourier.Router.ResendGateway).
+	Gateway string `json:"gateway"`
 }
 
 // Kind returns Kind, "smscourier_send".
@@ -91,9 +110,18 @@ func prepareInsert(_ context.Context, params *rivertype.JobInsertParams) error {
 		params.EncodedArgs, params.Args = encoded, args
 	}
 	params.UniqueKey = uniqueKey(m.IdempotencyKey)
+	if args.Resend != nil {
+		if args.Resend.Gateway == "" {
+			return fmt.Errorf("smscourier/queue: a resend job names no gateway: %w", smscourier.ErrInvalidMessage)
+		}
+		params.UniqueKey = uniqueKey(m.IdempotencyKey + resendSuffix)
+	}
 	params.UniqueStates = allStates
 	return nil
 }
+
+// resendSuffix makes the unique key of a message's resend job.
+const resendSuffix = "\x00resend"
 
 // uniqueKey is the job's unique key for an idempotency key: the same in
 // every queue.

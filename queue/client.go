@@ -27,7 +27,14 @@ func NewClient[TTx any](driver riverdriver.Driver[TTx], w *Worker, cfg Config) (
 	if err != nil {
 		return nil, err
 	}
-	return river.NewClient(driver, rc)
+	client, err := river.NewClient(driver, rc)
+	if err != nil {
+		return nil, err
+	}
+	if w != nil && w.resender != nil {
+		bindClient(w.resender, client)
+	}
+	return client, nil
 }
 
 // riverConfigFor is cfg.RiverConfig(w) with the FetchPollInterval default

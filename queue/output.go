@@ -70,6 +70,9 @@ type Output struct {
 	// knows its key, so every later attempt sends there alone (through
 	// Router.Gateway), never failing over. "" otherwise.
 	Pinned string `json:"pinned,omitempty"`
+	// ResendOf is, for a resend job (SendArgs.Resend), the id of the job
+	// that sent the message first; 0 for any other.
+	ResendOf int64 `json:"resend_of,omitempty"`
 	// JobAttempt is the number of the River job attempt that recorded this
 	// Output (River's JobRow.Attempt), the first being 1.
 	JobAttempt int `json:"job_attempt"`

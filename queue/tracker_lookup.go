@@ -46,8 +46,9 @@ type Lifecycle struct {
 	// Reason is why the worker did not send the message, when it gave up
 	// (Output.Reason).
 	Reason string
-	// Receipts are the receipts stored for MessageID, by their Time, then
-	// by arrival.
+	// Receipts are the receipts stored for MessageID, and for an earlier
+	// send of a message sent again (Resender), by their Time, then by
+	// arrival.
 	Receipts []StoredReceipt
 }
 
@@ -90,7 +91,8 @@ func (t *Tracker) Lookup(ctx context.Context, key string) (Lifecycle, error) {
 }
 
 // LookupMessageID returns the lifecycle of the message the gateway
-// accepted under messageID (the provider's message id). It fails with
+// accepted under messageID (the provider's message id), also when that was
+// a send the message was sent again after (Resender). It fails with
 // ErrNotFound when no send was recorded under that id (receipts that
 // arrived for it are kept for the send, but name no message yet), or when
 // the database fails.
@@ -98,11 +100,25 @@ func (t *Tracker) LookupMessageID(ctx context.Context, messageID string) (Lifecy
 	if messageID == "" {
 		return Lifecycle{}, ErrNotFound
 	}
-	return t.lookup(ctx, `SELECT m.idempotency_key, m.job_id, m.state, m.to_masked, m.country_prefix, m.gateway, m.message_id, m.reason,
+	lc, err := t.lookup(ctx, `SELECT m.idempotency_key, m.job_id, m.state, m.to_masked, m.country_prefix, m.gateway, m.message_id, m.reason,
 	m.queued_at, m.sending_at, m.sent_at, m.final_at, d.provider, d.status, d.error_code, d.final_at
 FROM smscourier_deliveries d
 JOIN smscourier_messages m ON m.idempotency_key = d.idempotency_key AND m.message_id = d.message_id
 WHERE d.message_id = $1`, messageID)
+	if !errors.Is(err, ErrNotFound) {
+		return lc, err
+	}
+	// An earlier send of a message sent again (Resender): its message's
+	// lifecycle.
+	var key sql.NullString
+	err = t.db.QueryRowContext(ctx, `SELECT idempotency_key FROM smscourier_deliveries WHERE message_id = $1`, messageID).Scan(&key)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || err == nil && !key.Valid:
+		return Lifecycle{}, ErrNotFound
+	case err != nil:
+		return Lifecycle{}, fmt.Errorf("smscourier/queue: tracker: lookup: %w", err)
+	}
+	return t.lookup(ctx, sqlLifecycle+`WHERE m.idempotency_key = $1`, key.String)
 }
 
 // lookup reads the lifecycle that query (sqlLifecycle's columns) selects
@@ -129,10 +145,8 @@ func (t *Tracker) lookup(ctx context.Context, query, arg string) (Lifecycle, err
 		ended = receiptFinal
 	}
 	lc.Steps = steps(lc.State, lc.Gateway, queued, sending, sent, ended)
-	if lc.MessageID != "" {
-		if lc.Receipts, err = t.receipts(ctx, lc.MessageID); err != nil {
-			return Lifecycle{}, err
-		}
+	if lc.Receipts, err = t.receipts(ctx, lc.MessageID, lc.IdempotencyKey); err != nil {
+		return Lifecycle{}, err
 	}
 	return lc, nil
 }
@@ -154,10 +168,14 @@ func steps(current State, gateway string, queued, sending, sent, ended nullTime)
 	return out
 }
 
-// receipts returns the receipts stored for messageID.
-func (t *Tracker) receipts(ctx context.Context, messageID string) ([]StoredReceipt, error) {
+// receipts returns the receipts stored for messageID, and for every send
+// recorded for the message with idempotency key key (a message sent again
+// has two).
+func (t *Tracker) receipts(ctx context.Context, messageID, key string) ([]StoredReceipt, error) {
 	rows, err := t.db.QueryContext(ctx, `SELECT provider, message_id, status, provider_status, error_code, status_at, received_at, raw
-FROM smscourier_receipts WHERE message_id = $1 ORDER BY status_at, received_at, provider, status`, messageID)
+FROM smscourier_receipts
+WHERE message_id = $1 OR message_id IN (SELECT message_id FROM smscourier_deliveries WHERE idempotency_key = $2)
+ORDER BY status_at, received_at, provider, status`, messageID, key)
 	if err != nil {
 		return nil, fmt.Errorf("smscourier/queue: tracker: lookup receipts: %w", err)
 	}
@@ -230,7 +248,7 @@ FROM river_job WHERE unique_key = $1 AND kind = $2`, uniqueKey(key), Kind).Scan(
 	}
 	lc.Steps = steps(lc.State, lc.Gateway, created, attempted, sent, ended)
 	if lc.MessageID != "" {
-		if lc.Receipts, err = t.receipts(ctx, lc.MessageID); err != nil {
+		if lc.Receipts, err = t.receipts(ctx, lc.MessageID, key); err != nil {
 			return Lifecycle{}, err
 		}
 	}

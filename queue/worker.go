@@ -62,6 +62,13 @@ type WorkerConfig struct {
 	// Tracker. NewClient prunes the Tracker periodically. Default nil:
 	// nothing recorded.
 	Tracker *Tracker
+	// Resender, when not nil, resends once, at the next gateway of its
+	// route, a message a receipt reported undelivered, when its route asks
+	// for it (see Resender): NewWorker gives it the Tracker and the Router
+	// (the Sender, or the one it wraps), NewClient the client. Its OnFinal
+	// must be in the Tracker's TrackerConfig.OnFinal. Default nil: no
+	// resends.
+	Resender *Resender
 }
 
 // Worker is the River worker for SendArgs jobs: it sends each message with
@@ -124,7 +131,8 @@ type Worker struct {
 	limiter      Limiter
 	maxSnoozes   int // < 0: unbounded
 	logger       *slog.Logger
-	tracker      *Tracker // nil: no lifecycle recorded
+	tracker      *Tracker  // nil: no lifecycle recorded
+	resender     *Resender // nil: no resends
 }
 
 // idempotencyKeyHeaderer is a Sender that reports the header carrying the
@@ -172,6 +180,17 @@ func NewWorker(s smscourier.Sender, cfg WorkerConfig) *Worker {
 		maxSnoozes: cfg.MaxSnoozes,
 		logger:     cfg.Logger,
 		tracker:    cfg.Tracker,
+		resender:   cfg.Resender,
+	}
+	if cfg.Resender != nil {
+		if rt, ok := findRouter(s); ok {
+			if r, ok := rt.(*smscourier.Router); ok {
+				cfg.Resender.router.Store(r)
+			}
+		}
+		if cfg.Tracker != nil {
+			cfg.Resender.tracker.Store(cfg.Tracker)
+		}
 	}
 	if h, ok := s.(idempotencyKeyHeaderer); ok {
 		w.retryUnknown = h.IdempotencyKeyHeader() != ""
@@ -225,6 +244,18 @@ func (w *Worker) work(ctx context.Context, job *river.Job[SendArgs], msg smscour
 		if prev, ok := OutputOf(job.JobRow); ok {
 			out.Pinned = prev.Pinned // every later attempt too, whatever it records
 		}
+	}
+	if rs := job.Args.Resend; rs != nil {
+		out.ResendOf = rs.Of
+		if !routed {
+			out.Outcome, out.Class, out.Reason = OutcomeCancelled, string(smscourier.ClassInvalidMessage), "a resend job needs a Router; not sent"
+			return cancel(smscourier.ErrInvalidMessage, errors.New("a resend job needs a Router"))
+		}
+		if rt.Gateway(rs.Gateway) == nil {
+			out.Outcome, out.Class, out.Reason = OutcomeCancelled, string(smscourier.ClassInvalidMessage), "the resend's gateway is not the router's; not sent"
+			return cancel(smscourier.ErrInvalidMessage, fmt.Errorf("the resend's gateway %q is not the router's", rs.Gateway))
+		}
+		out.Pinned = rs.Gateway // at that gateway alone, in every attempt
 	}
 	if job.Attempt > 1 && !previousAttemptRecorded(job) {
 		switch {
