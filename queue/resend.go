@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 	"github.com/smscourier/smscourier"
 )
 
@@ -28,8 +27,9 @@ import (
 // (which gives it the client to queue the resends with). Until NewClient
 // has run, OnFinal does nothing.
 //
-// A message is resent at most once: never after a receipt about a resend,
-// and the resend job is unique by the key while the jobs are kept. It is
+// A message is resent at most once: the first report that resends it marks
+// its lifecycle resent (the mark lasts as long as the lifecycle), and the
+// resend job is unique by the key while the jobs are kept. It is
 // not resent when its route does not ask for it, when the gateway that
 // took it is the route's last, or when its job was deleted already (the
 // text is only in the job: keep jobs at least as long as receipts take to
@@ -78,12 +78,19 @@ func (r *Resender) OnFinal(ctx context.Context, report DeliveryReport) {
 		r.log(ctx, slog.LevelWarn, "smscourier/queue: not resent: the message's job cannot be read", report, "", err)
 		return
 	}
-	if first.args.Resend != nil || first.out.Gateway != report.Gateway {
-		return // a receipt about a resend: at most once
-	}
 	next := router.ResendGateway(first.args.Message.To, report.Gateway)
 	if next == "" {
 		return // the route does not resend, or the gateway was its last
+	}
+	// Once per message: the first report to claim the message resends it;
+	// a report about the resend, or another of the first send, finds it
+	// claimed, whether or not the resend's job is still kept.
+	claimed, err := tracker.claimResend(ctx, report.IdempotencyKey)
+	if err != nil || !claimed {
+		if err != nil {
+			r.log(ctx, slog.LevelError, "smscourier/queue: resend not queued", report, next, err)
+		}
+		return
 	}
 	queued, err := (*insert)(ctx, SendArgs{Message: first.args.Message, Resend: &Resend{Of: first.id, After: report.Gateway, Gateway: next}})
 	switch {
@@ -117,7 +124,6 @@ func (r *Resender) log(ctx context.Context, level slog.Level, msg string, report
 // firstJob is the job that sent a message first.
 type firstJob struct {
 	id   int64
-	out  Output // its last attempt's
 	args SendArgs
 }
 
@@ -127,16 +133,16 @@ var errJobGone = errors.New("its job was deleted (past the queue's retention per
 // sendArgs reads the first send's job of the message with idempotency key
 // key from River's table.
 func (t *Tracker) sendArgs(ctx context.Context, key string) (firstJob, error) {
-	columns := "args::text, metadata::text"
+	columns := "args::text"
 	if t.dialect == DialectSQLite {
-		columns = "json(args), json(metadata)" // stored as JSONB
+		columns = "json(args)" // stored as JSONB
 	}
 	var (
-		job      firstJob
-		args, md []byte
+		job  firstJob
+		args []byte
 	)
 	err := t.db.QueryRowContext(ctx, `SELECT id, `+columns+` FROM river_job WHERE unique_key = $1 AND kind = $2`,
-		uniqueKey(key), Kind).Scan(&job.id, &args, &md)
+		uniqueKey(key), Kind).Scan(&job.id, &args)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return firstJob{}, errJobGone
@@ -146,6 +152,16 @@ func (t *Tracker) sendArgs(ctx context.Context, key string) (firstJob, error) {
 	if err := json.Unmarshal(args, &job.args); err != nil {
 		return firstJob{}, fmt.Errorf("decode job args: %w", err)
 	}
-	job.out, _ = OutputOf(&rivertype.JobRow{Metadata: md})
 	return job, nil
+}
+
+// claimResend marks the message with idempotency key key resent, and
+// reports whether this call did: only one call does, across processes.
+func (t *Tracker) claimResend(ctx context.Context, key string) (bool, error) {
+	res, err := t.db.ExecContext(ctx, `UPDATE smscourier_messages SET resent = true WHERE idempotency_key = $1 AND NOT resent`, key)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }

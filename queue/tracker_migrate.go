@@ -20,7 +20,8 @@ type trackerMigration struct {
 // once released is never changed: changes are new versions.
 var trackerMigrations = []trackerMigration{
 	{version: 1, sql: []string{
-		// The worker's record of each message, by idempotency key.
+		// The worker's record of each message, by idempotency key; resent
+		// once a Resender queued its one resend.
 		`CREATE TABLE smscourier_messages (
 			idempotency_key text PRIMARY KEY,
 			job_id bigint NOT NULL,
@@ -34,7 +35,8 @@ var trackerMigrations = []trackerMigration{
 			sending_at timestamptz,
 			sent_at timestamptz,
 			final_at timestamptz,
-			updated_at timestamptz NOT NULL
+			updated_at timestamptz NOT NULL,
+			resent boolean NOT NULL DEFAULT false
 		)`,
 		`CREATE INDEX smscourier_messages_updated_at ON smscourier_messages (updated_at)`,
 		// Each message id's delivery: the worker's send (idempotency_key

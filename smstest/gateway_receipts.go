@@ -29,6 +29,10 @@ type ReceiptPlan struct {
 	// OutOfOrder posts a message's receipts in reverse order: "delivered"
 	// before "sent".
 	OutOfOrder bool
+	// IDPrefix prefixes the message ids the gateway answers with: "p-"
+	// makes them p-msg-1, p-msg-2, ..., so that two fake gateways never
+	// answer with one id, as real providers never do. Default "".
+	IDPrefix string
 }
 
 // ReceiptPost is one receipt a Gateway posted, or was to post, after
@@ -92,7 +96,7 @@ func (g *Gateway) PostReceipts(p *ReceiptPoster, plan ReceiptPlan) {
 	}
 	var n atomic.Int64
 	g.Respond(func(req Request) Reply {
-		id := "msg-" + strconv.FormatInt(n.Add(1), 10)
+		id := plan.IDPrefix + "msg-" + strconv.FormatInt(n.Add(1), 10)
 		rep := p.Reply(id)
 		var dlrs []DLR
 		for _, st := range statuses {

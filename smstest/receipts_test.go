@@ -145,8 +145,10 @@ func TestGatewayReceiptPlans(t *testing.T) {
 		plan      smstest.ReceiptPlan
 		wantPosts []string
 		wantCodes []string
+		wantID    string // default msg-1
 	}{
 		{name: "default", wantPosts: []string{"sent", "delivered"}, wantCodes: []string{"", ""}},
+		{name: "id prefix", plan: smstest.ReceiptPlan{IDPrefix: "p-"}, wantPosts: []string{"sent", "delivered"}, wantCodes: []string{"", ""}, wantID: "p-msg-1"},
 		{
 			name:      "failed with an error code",
 			plan:      smstest.ReceiptPlan{Statuses: []string{smstest.DLRAccepted, smstest.DLRFailed}, ErrorCode: "E42"},
@@ -184,15 +186,19 @@ func TestGatewayReceiptPlans(t *testing.T) {
 			assert.Equal(t, http.StatusCreated, resp.StatusCode)
 			waitPosts(t, gw, len(tc.wantPosts))
 
+			id := tc.wantID
+			if id == "" {
+				id = "msg-1"
+			}
 			posts := gw.ReceiptPosts()
 			require.Len(t, posts, len(tc.wantPosts))
 			for i, p := range posts {
-				assert.Equal(t, "msg-1", p.DLR.MessageID)
+				assert.Equal(t, id, p.DLR.MessageID)
 				assert.Equal(t, tc.wantPosts[i], p.DLR.Status, "post %d", i)
 				assert.Equal(t, tc.wantCodes[i], p.DLR.ErrorCode, "post %d", i)
 				assert.Equal(t, http.StatusOK, p.StatusCode)
 			}
-			got := sink.statuses()["msg-1"]
+			got := sink.statuses()[id]
 			require.Len(t, got, len(tc.wantPosts))
 			for i, st := range got {
 				assert.Equal(t, receipt.Status(tc.wantPosts[i]), st)

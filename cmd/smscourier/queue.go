@@ -88,6 +88,9 @@ the delivery receipt endpoints of the providers under smscourier.receipts
 (see docs/receipts.md) at PATH/{provider} (PATH default /receipts):
 receipts are stored and move each message to delivered, undelivered or
 failed. Lifecycles and receipts are kept 72 hours after their last change.
+With a routing config whose route sets resend_undelivered, a message a
+receipt reports undelivered or failed is sent once more, at the route's
+next gateway.
 `,
 		flags: func(fs *flag.FlagSet, in *invocation) {
 			in.configFlags(fs)
@@ -447,7 +450,19 @@ func runWorker(in *invocation) int {
 		}
 		sender = g
 	}
-	tr, err := st.tracker(ctx, queue.TrackerConfig{OnFinal: logFinal(log)})
+	// A route with resend_undelivered: a message a receipt reports
+	// undelivered is sent once more at the route's next gateway.
+	var res *queue.Resender
+	onFinal := logFinal(log)
+	if l.routing != nil && resends(*l.routing) {
+		res = queue.NewResender(log)
+		logged := onFinal
+		onFinal = func(ctx context.Context, r queue.DeliveryReport) {
+			logged(ctx, r)
+			res.OnFinal(ctx, r)
+		}
+	}
+	tr, err := st.tracker(ctx, queue.TrackerConfig{OnFinal: onFinal})
 	if err != nil {
 		return in.fail(err)
 	}
@@ -466,7 +481,7 @@ func runWorker(in *invocation) int {
 			}
 		}()
 	}
-	wcfg := queue.WorkerConfig{Logger: log, Tracker: tr}
+	wcfg := queue.WorkerConfig{Logger: log, Tracker: tr, Resender: res}
 	if in.rate > 0 {
 		wcfg.Limiter = rate.NewLimiter(rate.Limit(in.rate), in.burst)
 	}
@@ -479,7 +494,7 @@ func runWorker(in *invocation) int {
 		Logger:                      slog.New(slog.NewTextHandler(in.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	log.Info("smscourier: starting worker", slog.String("database", st.shown), slog.Int("max_workers", in.maxWorkers), slog.Float64("rate", in.rate),
-		slog.String("guard", guardStore))
+		slog.String("guard", guardStore), slog.Bool("resend_undelivered", res != nil))
 	if err := st.work(ctx, worker, qcfg, in.stopTimeout, log); err != nil {
 		return in.fail(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/smscourier/smscourier"
 	"github.com/smscourier/smscourier/queue"
 	"github.com/smscourier/smscourier/receipt"
 )
@@ -227,4 +228,17 @@ func logFinal(log *slog.Logger) func(context.Context, queue.DeliveryReport) {
 		}
 		log.LogAttrs(ctx, slog.LevelInfo, "smscourier: message ended", attrs...)
 	}
+}
+
+// resends reports whether a route of rc resends undelivered messages.
+func resends(rc smscourier.RoutingConfig) bool {
+	if rc.Default.ResendUndelivered {
+		return true
+	}
+	for _, r := range rc.Routes {
+		if r.ResendUndelivered {
+			return true
+		}
+	}
+	return false
 }

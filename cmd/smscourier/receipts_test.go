@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,4 +182,78 @@ func TestWorkerReceiptsNeedAConfig(t *testing.T) {
 	code, _, stderr := invoke(context.Background(), "worker", "--config", config, "--database", db, "--receipts-addr", "127.0.0.1:0")
 	assert.Equal(t, exitFailure, code)
 	assert.Contains(t, stderr, "no providers under smscourier.receipts")
+}
+
+// writeResendConfig writes a routing config of two gateways of the
+// webhook preset, primary then secondary, whose default route resends
+// undelivered messages, with the webhook's receipts.
+func writeResendConfig(t *testing.T, primary, secondary *smstest.Gateway) string {
+	t.Helper()
+	req, err := presets.Template("webhook", presets.RequestFile)
+	require.NoError(t, err)
+	resp, err := presets.Template("webhook", presets.ResponseFile)
+	require.NoError(t, err)
+	gateway := func(name string, gw *smstest.Gateway) string {
+		return "    " + name + ":\n      from: \"+12065550110\"\n      request_config:\n" +
+			"        url: " + gw.Endpoint("/v1/messages") + "\n" +
+			"        method: POST\n" +
+			"        body: " + b64(string(req)) + "\n" +
+			"        response: " + b64(string(resp)) + "\n" +
+			"        headers: {Content-Type: application/json}\n"
+	}
+	doc := "smscourier:\n  gateways:\n" + gateway("primary", primary) + gateway("secondary", secondary) +
+		"  default_route: {gateways: [primary, secondary], resend_undelivered: true}\n" +
+		"  receipts:\n    providers:\n      webhook: {}\n"
+	path := filepath.Join(t.TempDir(), "routing.yml")
+	require.NoError(t, os.WriteFile(path, []byte(doc), 0o600))
+	return path
+}
+
+// TestWorkerResendsUndelivered: with a route that resends undelivered
+// messages, a message the primary's receipt reports undelivered is sent
+// once more at the secondary, whose receipt delivers it; status shows
+// both sends' receipts.
+func TestWorkerResendsUndelivered(t *testing.T) {
+	primary, secondary := smstest.New(t), smstest.New(t)
+	config := writeResendConfig(t, primary, secondary)
+	db := filepath.Join(t.TempDir(), "queue.db")
+	code, _, stderr := invoke(context.Background(), "migrate", "--database", db)
+	require.Equal(t, exitOK, code, stderr)
+
+	env := []string{"SMSCOURIER_RECEIPTS_PROVIDERS_WEBHOOK_SECRET=" + receiptsSecret}
+	w := startWorker(t, env, "--config", config, "--database", db, "--receipts-addr", "127.0.0.1:0")
+	url := "http://" + waitReceiptsAddr(t, w) + "/receipts/webhook"
+	poster, err := smstest.NewReceiptPoster("webhook", url, smstest.ReceiptCredentials{Secret: receiptsSecret})
+	require.NoError(t, err)
+	primary.PostReceipts(poster, smstest.ReceiptPlan{Statuses: []string{smstest.DLRSent, smstest.DLRUndelivered}, ErrorCode: "30003", IDPrefix: "p-"})
+	secondary.PostReceipts(poster, smstest.ReceiptPlan{IDPrefix: "s-"})
+	enqueue(t, config, db, numberGB, "otp-1")
+
+	deadline := time.After(time.Minute)
+	var out string
+	for !strings.Contains(out, "state: delivered\n") {
+		select {
+		case <-w.done:
+			t.Fatalf("the worker returned %d:\n%s", w.code, w.log.String())
+		case <-deadline:
+			t.Fatalf("not delivered after a minute:\n%s\n%s", out, w.log.String())
+		case <-time.After(20 * time.Millisecond): // poll
+		}
+		_, out, _ = invoke(context.Background(), "status", "--database", db, "--key", "otp-1")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, secondary.WaitReceiptPosts(ctx, 2))
+	w.stop()
+	require.Equal(t, exitOK, w.code, w.log.String())
+
+	assert.Equal(t, 1, primary.Count(), "sent once at the primary")
+	assert.Equal(t, 1, secondary.Count(), "and once more at the secondary")
+	assert.Equal(t, "otp-1", secondary.RequireRequest(t, 0).JSONField("idempotency_key"), "under the same key")
+	assert.Contains(t, out, "gateway: secondary\nmessage_id: s-msg-1\n")
+	assert.Regexp(t, `(?m)^receipts:\n(  .* webhook .*\n){4}\z`, out, "both sends' receipts")
+	assert.Contains(t, out, "webhook undelivered (undelivered) error_code 30003")
+	logs := w.log.String()
+	assert.Contains(t, logs, "resend_undelivered=true")
+	assert.Regexp(t, `msg="smscourier/queue: resend queued" idempotency_key=otp-1 state=undelivered error_code=30003 after=primary .* gateway=secondary`, logs)
 }
