@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of the core package for a while (default 300000 runs
+# Runs every fuzz target of the core package and package receipt for a while (default 300000 runs
 # each, about 1-5 minutes), longer than CI's 20000 runs, to find inputs before CI does. A failing input is
 # written under testdata/fuzz; commit it together with its fix, so that every
 # `go test` replays it.
@@ -11,8 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${FUZZTIME:-300000x}
-targets=$(grep -ho '^func Fuzz[A-Za-z0-9_]*' ./*_test.go | sed 's/^func //' | sort)
-for target in $targets; do
-  echo "== $target ($fuzztime)"
-  go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s .
+for pkg in . ./receipt; do
+  targets=$(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$pkg"/*_test.go | sed 's/^func //' | sort)
+  for target in $targets; do
+    echo "== $pkg $target ($fuzztime)"
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s "$pkg"
+  done
 done
