@@ -160,7 +160,7 @@ var presetCases = map[string]presetCase{
 			"Authorization": "Bearer sinch-token",
 			"Content-Type":  jsonType,
 		},
-		json: map[string]any{"from": testFrom, "to": []any{testTo}, "body": testBody},
+		json: map[string]any{"from": testFrom, "to": []any{testTo}, "body": testBody, "delivery_report": "per_recipient"},
 		success: reply{status: 201, body: `{"id": "01FC66621XXXXX119Z8PMV1QPQ", "to": ["14134242223"],
 			"from": "13104661805", "canceled": false, "body": "Your code is 123456", "type": "mt_text",
 			"created_at": "2024-06-06T09:22:14.304Z", "modified_at": "2024-06-06T09:22:14.304Z",
