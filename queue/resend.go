@@ -29,7 +29,10 @@ import (
 //
 // A message is resent at most once: the first report that resends it marks
 // its lifecycle resent (the mark lasts as long as the lifecycle), and the
-// resend job is unique by the key while the jobs are kept. It is
+// resend job is unique by the key while the jobs are kept. The mark comes
+// first: a process that stops between the mark and the resend's insert,
+// or an insert that fails (logged), leaves the message not resent, never
+// resent twice. It is
 // not resent when its route does not ask for it, when the gateway that
 // took it is the route's last, or when its job was deleted already (the
 // text is only in the job: keep jobs at least as long as receipts take to
