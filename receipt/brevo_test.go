@@ -119,11 +119,7 @@ func TestBrevoRefusesWrongCredentials(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := receipt.Brevo(tc.opts)
 			require.NoError(t, err)
-			srv := serveVerifier(t, v, postNow)
-			status, err := srv.poster(t, "brevo", tc.creds, postNow).Post(context.Background(), dlr)
-			require.NoError(t, err)
-			assert.Equal(t, http.StatusUnauthorized, status)
-			assert.Empty(t, srv.log.all())
+			postAuth(t, v, tc.creds, dlr, http.StatusUnauthorized)
 		})
 	}
 }
@@ -175,17 +171,7 @@ func TestBrevoEvents(t *testing.T) {
 		{name: "an SMS event without messageId", body: `{"msg_status":"delivered"}`, wantErr: receipt.ErrMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := v.Verify(brevoRequest(tc.body, brevoBearer), []byte(tc.body), postNow)
-			if tc.wantErr != nil {
-				assert.ErrorIs(t, err, tc.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			for i := range got {
-				got[i].Raw = nil
-				got[i].Time = got[i].Time.UTC()
-			}
-			assert.Equal(t, tc.want, got)
+			checkVerify(t, v, brevoRequest(tc.body, brevoBearer), tc.body, tc.want, tc.wantErr, false)
 		})
 	}
 }

@@ -91,7 +91,7 @@ func TestPlivoRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	at := time.Date(2026, 5, 4, 12, 28, 1, 123456000, time.UTC)
 	id := "db3ce55a-7f1d-11e1-8ea7-1231380bc196"
-	rtRoundTrip(t, v, creds, []rtCase{
+	rtRoundTrip(t, v, creds, rtNow, []rtCase{
 		{
 			name: "delivered",
 			dlr:  smstest.DLR{MessageID: id, Status: smstest.DLRDelivered, To: "+14134242223", Time: at},

@@ -35,7 +35,7 @@ func TestTelnyxRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	at := time.Date(2026, 5, 4, 12, 28, 1, 588e6, time.UTC)
 	id := "40385f64-5717-4562-b3fc-2c963f66afa6"
-	rtRoundTrip(t, v, smstest.ReceiptCredentials{PrivateKey: priv}, []rtCase{
+	rtRoundTrip(t, v, smstest.ReceiptCredentials{PrivateKey: priv}, rtNow, []rtCase{
 		{
 			name: "delivered",
 			dlr:  smstest.DLR{MessageID: id, Status: smstest.DLRDelivered, To: "+14134242223", Time: at},

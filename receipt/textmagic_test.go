@@ -1,7 +1,6 @@
 package receipt_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -23,11 +22,7 @@ const textmagicToken = "textmagic-path-token-0123456789"
 func TestTextmagicRoundTrip(t *testing.T) {
 	v, err := receipt.Textmagic(receipt.SharedAuth{Token: textmagicToken})
 	require.NoError(t, err)
-	for _, tc := range []struct {
-		name string
-		dlr  smstest.DLR
-		want receipt.Receipt
-	}{
+	rtRoundTrip(t, v, smstest.ReceiptCredentials{Token: textmagicToken}, postNow, []rtCase{
 		{
 			name: "delivered",
 			dlr:  smstest.DLR{MessageID: "49576009", Status: smstest.DLRDelivered, Time: dlrTime, To: "+447860021130"},
@@ -48,20 +43,7 @@ func TestTextmagicRoundTrip(t *testing.T) {
 			dlr:  smstest.DLR{MessageID: "49576012", Status: smstest.DLRSent, Time: dlrTime},
 			want: receipt.Receipt{Provider: "textmagic", MessageID: "49576012", Status: receipt.StatusSent, ProviderStatus: "r", Time: dlrTime},
 		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := serveVerifier(t, v, postNow)
-			status, err := srv.poster(t, "textmagic", smstest.ReceiptCredentials{Token: textmagicToken}, postNow).Post(context.Background(), tc.dlr)
-			require.NoError(t, err)
-			assert.Equal(t, http.StatusOK, status)
-			got := srv.log.all()
-			require.Len(t, got, 1)
-			assert.Contains(t, string(got[0].Raw), tc.dlr.MessageID)
-			got[0].Raw = nil
-			got[0].Time = got[0].Time.UTC()
-			assert.Equal(t, tc.want, got[0])
-		})
-	}
+	})
 }
 
 func TestTextmagicRefusesWrongCredentials(t *testing.T) {
@@ -81,13 +63,7 @@ func TestTextmagicRefusesWrongCredentials(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := receipt.Textmagic(tc.auth)
 			require.NoError(t, err)
-			srv := serveVerifier(t, v, postNow)
-			status, err := srv.poster(t, "textmagic", tc.creds, postNow).Post(context.Background(), dlr)
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, status)
-			if tc.want != http.StatusOK {
-				assert.Empty(t, srv.log.all())
-			}
+			postAuth(t, v, tc.creds, dlr, tc.want)
 		})
 	}
 }
@@ -122,18 +98,7 @@ func TestTextmagicCallbacks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := withToken(httptest.NewRequest(http.MethodPost, "/receipts/textmagic/x", strings.NewReader(tc.body)), textmagicToken)
 			r.Header.Set("Content-Type", tc.contentType)
-			got, err := v.Verify(r, []byte(tc.body), postNow)
-			if tc.wantErr != nil {
-				assert.ErrorIs(t, err, tc.wantErr)
-				return
-			}
-			require.NoError(t, err)
-			for i := range got {
-				assert.Equal(t, tc.body, string(got[i].Raw))
-				got[i].Raw = nil
-				got[i].Time = got[i].Time.UTC()
-			}
-			assert.Equal(t, tc.want, got)
+			checkVerify(t, v, r, tc.body, tc.want, tc.wantErr, true)
 		})
 	}
 }

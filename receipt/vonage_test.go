@@ -70,7 +70,7 @@ func TestVonageSMSRoundTrip(t *testing.T) {
 	v, err := receipt.VonageSMS(smscourier.Secret(creds.Secret), receipt.VonageSMSOptions{})
 	require.NoError(t, err)
 	at := time.Date(2026, 5, 4, 12, 28, 0, 0, time.UTC)
-	rtRoundTrip(t, v, creds, []rtCase{
+	rtRoundTrip(t, v, creds, rtNow, []rtCase{
 		{
 			name: "delivered",
 			dlr:  smstest.DLR{MessageID: "0A0000000123ABCD1", Status: smstest.DLRDelivered, To: "+14134242223", Time: at},
@@ -252,7 +252,7 @@ func TestVonageMessagesRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	at := time.Date(2026, 5, 4, 12, 28, 1, 250e6, time.UTC)
 	id := "aaaaaaaa-bbbb-4ccc-8ddd-0123456789ab"
-	rtRoundTrip(t, v, creds, []rtCase{
+	rtRoundTrip(t, v, creds, rtNow, []rtCase{
 		{
 			name: "delivered",
 			dlr:  smstest.DLR{MessageID: id, Status: smstest.DLRDelivered, To: "+14134242223", Time: at},

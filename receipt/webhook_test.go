@@ -47,7 +47,7 @@ func TestWebhookRoundTrip(t *testing.T) {
 	v, err := receipt.Webhook(smscourier.Secret(creds.Secret), receipt.WebhookOptions{})
 	require.NoError(t, err)
 	at := time.Date(2026, 5, 4, 12, 28, 1, 5e8, time.UTC)
-	rtRoundTrip(t, v, creds, []rtCase{
+	rtRoundTrip(t, v, creds, rtNow, []rtCase{
 		{
 			name: "delivered",
 			dlr:  smstest.DLR{MessageID: "msg-1", Status: smstest.DLRDelivered, Time: at},
