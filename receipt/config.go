@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,12 +123,7 @@ func (p ProviderConfig) shared() SharedAuth {
 // Providers returns the names of the providers a Config can serve, sorted:
 // the presets' names.
 func Providers() []string {
-	names := make([]string, 0, len(providerKeys))
-	for n := range providerKeys {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(providerKeys))
 }
 
 // Verifiers returns the Verifier of each provider of c, in the order of
@@ -135,14 +131,9 @@ func Providers() []string {
 // smscourier.ErrInvalidConfig) naming each provider whose settings its
 // constructor refuses; no error quotes a secret.
 func (c Config) Verifiers() ([]Verifier, error) {
-	names := make([]string, 0, len(c.Providers))
-	for n := range c.Providers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	var out []Verifier
 	var problems []smscourier.Problem
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(c.Providers)) {
 		pk, ok := providerKeys[n]
 		if !ok {
 			problems = append(problems, smscourier.Problem{Path: configPath + ".providers." + n, Message: "unknown provider: one of " + strings.Join(Providers(), ", ")})
@@ -247,7 +238,7 @@ func ParseConfigEnv(data []byte, environ []string) (Config, error) {
 		d.add(configPath, "must be a mapping")
 		return Config{}, d.err()
 	}
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		p := configPath + "." + k
 		switch k {
 		case "path":
@@ -296,7 +287,7 @@ func (d *decoder) providers(v any, path string, env map[string]string) map[strin
 		return nil
 	}
 	out := map[string]ProviderConfig{}
-	for _, name := range sortedKeys(m) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		p := path + "." + name
 		pk, known := providerKeys[name]
 		if !known {
@@ -323,9 +314,9 @@ func (d *decoder) providers(v any, path string, env map[string]string) map[strin
 			}
 		}
 		var pc ProviderConfig
-		for _, key := range sortedKeys(values) {
+		for _, key := range slices.Sorted(maps.Keys(values)) {
 			kp := p + "." + key
-			if !contains(pk.keys, key) {
+			if !slices.Contains(pk.keys, key) {
 				d.add(kp, "unknown key for "+name+": one of "+strings.Join(pk.keys, ", "))
 				continue
 			}
@@ -406,22 +397,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
