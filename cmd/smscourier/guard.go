@@ -125,34 +125,38 @@ func blockText(be *smscourier.BlockedError) string {
 	return text
 }
 
-// checkPolicy reports what l's guard policy says of the recipient to,
-// counting nothing: nil when the policy allows it, else a
-// *smscourier.BlockedError, or the error of a recipient that is no valid
-// message recipient. The limits are left out: they count messages.
-func checkPolicy(ctx context.Context, next smscourier.Sender, l loaded, to string) error {
-	cfg := *l.guard
-	cfg.Limits = guard.Limits{}
+// checkGuard checks m against cfg in front of next, counting nothing (a
+// new in-memory store): the block, or nil and nil when m would be sent, or
+// another error (an invalid message, a config the guard refuses).
+func checkGuard(ctx context.Context, next smscourier.Sender, cfg guard.Config, m smscourier.Message) (*smscourier.BlockedError, error) {
 	g, err := guard.New(next, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return g.Check(ctx, smscourier.Message{To: to})
+	err = g.Check(ctx, m)
+	var be *smscourier.BlockedError
+	if errors.As(err, &be) {
+		return be, nil
+	}
+	return nil, err
 }
 
 // validateGuard prints, for validate, l's guard summary and, with --to,
-// what its policy says of that recipient; it returns the exit status.
+// what its policy says of that recipient, the limits left out (they count
+// messages); it returns the exit status.
 func (in *invocation) validateGuard(next smscourier.Sender, l loaded) int {
 	fmt.Fprintln(in.stdout, guardSummary(*l.guard))
 	if in.to == "" {
 		return exitOK
 	}
-	err := checkPolicy(in.ctx, next, l, in.to)
-	var be *smscourier.BlockedError
+	policyOnly := *l.guard
+	policyOnly.Limits = guard.Limits{}
+	be, err := checkGuard(in.ctx, next, policyOnly, smscourier.Message{To: in.to})
 	switch {
-	case err == nil:
-		fmt.Fprintln(in.stdout, "guard: --to is allowed by the policy; the limits are not checked (they count the messages sent)")
-	case !errors.As(err, &be):
+	case err != nil:
 		return in.fail(err)
+	case be == nil:
+		fmt.Fprintln(in.stdout, "guard: --to is allowed by the policy; the limits are not checked (they count the messages sent)")
 	case l.guard.DryRun:
 		fmt.Fprintf(in.stdout, "guard: --to would be blocked by %s, but dry_run is on: it would be sent\n", blockText(be))
 	default:
@@ -166,21 +170,16 @@ func (in *invocation) validateGuard(next smscourier.Sender, l loaded) int {
 // (a new in-memory store), and says on stderr what it found: exitOK to go
 // on rendering, or the status to exit with.
 func (in *invocation) renderGuard(ctx context.Context, next smscourier.Sender, l loaded, m smscourier.Message) int {
-	g, err := newGuard(next, l)
-	if err != nil {
-		return in.fail(err)
-	}
-	err = g.Check(ctx, m)
-	var be *smscourier.BlockedError
+	be, err := checkGuard(ctx, next, *l.guard, m)
 	switch {
-	case err == nil:
-		fmt.Fprintln(in.stderr, "smscourier render: guard: allowed by the policy, and by the limits with nothing counted yet (so only a segment budget shorter than the message could block it)")
-	case !errors.As(err, &be):
+	case err != nil:
 		return in.fail(explain(err, "would be"))
+	case be == nil:
+		fmt.Fprintln(in.stderr, "smscourier render: guard: allowed by the policy, and by the limits with nothing counted yet (so only a segment budget shorter than the message could block it)")
 	case l.guard.DryRun:
 		fmt.Fprintf(in.stderr, "smscourier render: guard: would block by %s, but dry_run is on: it would be sent\n", blockText(be))
 	default:
-		fmt.Fprintln(in.stderr, explain(err, "would be"))
+		fmt.Fprintln(in.stderr, explain(be, "would be"))
 		return exitBlocked
 	}
 	return exitOK
@@ -192,24 +191,19 @@ func (in *invocation) renderGuard(ctx context.Context, next smscourier.Sender, l
 // does and returns exitBlocked, or exitOK to go on queueing. In dry-run
 // mode a block is only a warning.
 func (in *invocation) refuseBlocked(ctx context.Context, next smscourier.Sender, l loaded, m smscourier.Message) int {
-	g, err := newGuard(next, l)
-	if err != nil {
-		return in.fail(err)
-	}
-	err = g.Check(ctx, m)
-	var be *smscourier.BlockedError
+	be, err := checkGuard(ctx, next, *l.guard, m)
 	switch {
-	case err == nil:
-		return exitOK
-	case !errors.As(err, &be):
+	case err != nil:
 		return in.fail(err)
+	case be == nil:
+		return exitOK
 	case l.guard.DryRun:
 		fmt.Fprintf(in.stderr, "smscourier enqueue: warning: the guard would block the message by %s; dry_run is on, so it is queued\n", blockText(be))
 		return exitOK
 	}
 	fmt.Fprintf(in.stdout, "class: %s\n", smscourier.ClassBlocked)
 	printBlock(in.stdout, be)
-	fmt.Fprintf(in.stderr, "%v; nothing was queued\n", err)
+	fmt.Fprintf(in.stderr, "%v; nothing was queued\n", be)
 	return exitBlocked
 }
 
