@@ -4,10 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
-	"maps"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,48 +220,4 @@ func newRouter(t testing.TB, primaryURL, secondaryURL string, breaker smscourier
 	}, append([]smscourier.Option{smscourier.WithoutRetries()}, opts...)...)
 	require.NoError(t, err)
 	return r
-}
-
-// deliveries counts, per idempotency key, the requests a gateway accepted:
-// answered with a 2xx status (0 included), without a reset or close, even
-// when the client gave up before the reply came.
-type deliveries struct {
-	mu       sync.Mutex
-	accepted map[string]int
-}
-
-// answer makes gw answer its n-th request (from 0) with reply(n), and
-// returns the count of the deliveries it accepts.
-func answer(gw *smstest.Gateway, reply func(n int64) smstest.Reply) *deliveries {
-	d := &deliveries{accepted: map[string]int{}}
-	var seq atomic.Int64
-	gw.Respond(func(r smstest.Request) smstest.Reply {
-		rep := reply(seq.Add(1) - 1)
-		if (rep.Status == 0 || rep.Status >= 200 && rep.Status <= 299) && !rep.Reset && !rep.Close {
-			key, _ := r.JSONField("key").(string)
-			d.mu.Lock()
-			d.accepted[key]++
-			d.mu.Unlock()
-		}
-		return rep
-	})
-	return d
-}
-
-// script answers as smstest.Gateway.Script does: the n-th request gets
-// replies[min(n, len(replies)-1)]; no replies, 201 Created.
-func script(replies ...smstest.Reply) func(int64) smstest.Reply {
-	return func(n int64) smstest.Reply {
-		if len(replies) == 0 {
-			return smstest.Reply{Status: 201}
-		}
-		return replies[min(int(n), len(replies)-1)]
-	}
-}
-
-// byKey returns a copy of the deliveries per idempotency key.
-func (d *deliveries) byKey() map[string]int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return maps.Clone(d.accepted)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/smscourier/smscourier"
+	"github.com/smscourier/smscourier/queue/internal/accepted"
 	"github.com/smscourier/smscourier/smstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -92,13 +93,13 @@ func TestRoutedJobs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			primaryURL := refusingEndpoint()
 			primary := smstest.New(t)
-			var primaryDeliveries *deliveries
+			var primaryDeliveries *accepted.Counts
 			if tc.primary != nil {
 				primaryURL = primary.Endpoint("/v1/messages")
-				primaryDeliveries = answer(primary, script(tc.primary...))
+				primaryDeliveries = accepted.Answer(primary, accepted.Script(tc.primary...))
 			}
 			secondary := smstest.New(t)
-			secondaryDeliveries := answer(secondary, script(tc.secondary...))
+			secondaryDeliveries := accepted.Answer(secondary, accepted.Script(tc.secondary...))
 			router := newRouter(t, primaryURL, secondary.Endpoint("/v1/messages"), smscourier.BreakerConfig{}, tc.opts...)
 			h := newHarness(t, NewWorker(router, WorkerConfig{}), testConfig())
 			snoozed, cancel := h.client.Subscribe(river.EventKindJobSnoozed)
@@ -120,9 +121,9 @@ func TestRoutedJobs(t *testing.T) {
 			assert.Equal(t, tc.wantPrimaryReqs, primary.Count(), "requests at the primary")
 			assert.Equal(t, tc.wantSecondaryReqs, secondary.Count(), "requests at the secondary")
 			if primaryDeliveries != nil {
-				assert.Equal(t, tc.wantPrimary, primaryDeliveries.byKey(), "deliveries at the primary")
+				assert.Equal(t, tc.wantPrimary, primaryDeliveries.ByKey(), "deliveries at the primary")
 			}
-			assert.Equal(t, tc.wantSecondary, secondaryDeliveries.byKey(), "deliveries at the secondary")
+			assert.Equal(t, tc.wantSecondary, secondaryDeliveries.ByKey(), "deliveries at the secondary")
 
 			if tc.wantSnoozes == 0 {
 				return
@@ -157,8 +158,8 @@ func TestRoutedJobs(t *testing.T) {
 // unknown under the same key.
 func TestRoutedOutcomeUnknownWithHeaderIsRetried(t *testing.T) {
 	primary, secondary := smstest.New(t), smstest.New(t)
-	primaryDeliveries := answer(primary, script(smstest.Reply{Reset: true}, smstest.Reply{Status: http.StatusCreated}))
-	secondaryDeliveries := answer(secondary, script())
+	primaryDeliveries := accepted.Answer(primary, accepted.Script(smstest.Reply{Reset: true}, smstest.Reply{Status: http.StatusCreated}))
+	secondaryDeliveries := accepted.Answer(secondary, accepted.Script())
 	router := newRouter(t, primary.Endpoint("/v1/messages"), secondary.Endpoint("/v1/messages"), smscourier.BreakerConfig{},
 		smscourier.WithIdempotencyKeyHeader("Idempotency-Key"))
 	h := newHarness(t, NewWorker(router, WorkerConfig{}), testConfig())
@@ -177,8 +178,8 @@ func TestRoutedOutcomeUnknownWithHeaderIsRetried(t *testing.T) {
 	for _, r := range reqs {
 		assert.Equal(t, "otp-routed-retry", r.Header.Get("Idempotency-Key"))
 	}
-	assert.Equal(t, map[string]int{"otp-routed-retry": 1}, primaryDeliveries.byKey())
-	assert.Empty(t, secondaryDeliveries.byKey())
+	assert.Equal(t, map[string]int{"otp-routed-retry": 1}, primaryDeliveries.ByKey())
+	assert.Empty(t, secondaryDeliveries.ByKey())
 	assert.Equal(t, 0, secondary.Count())
 }
 
@@ -188,13 +189,13 @@ func TestRoutedOutcomeUnknownWithHeaderIsRetried(t *testing.T) {
 // the gateway its output names.
 func TestRoutedFlappingDeliversEachMessageOnce(t *testing.T) {
 	primary, secondary := smstest.New(t), smstest.New(t)
-	primaryDeliveries := answer(primary, func(n int64) smstest.Reply {
+	primaryDeliveries := accepted.Answer(primary, func(n int64) smstest.Reply {
 		if n/10%2 == 1 {
 			return smstest.Reply{Status: http.StatusServiceUnavailable}
 		}
 		return smstest.Reply{Status: http.StatusCreated}
 	})
-	secondaryDeliveries := answer(secondary, script())
+	secondaryDeliveries := accepted.Answer(secondary, accepted.Script())
 	// A short cool-down, so that the primary's breaker does not keep
 	// every message on the secondary.
 	router := newRouter(t, primary.Endpoint("/v1/messages"), secondary.Endpoint("/v1/messages"),
@@ -211,7 +212,7 @@ func TestRoutedFlappingDeliversEachMessageOnce(t *testing.T) {
 	h.start(t)
 	done := h.waitFinal(t, n)
 
-	byPrimary, bySecondary := primaryDeliveries.byKey(), secondaryDeliveries.byKey()
+	byPrimary, bySecondary := primaryDeliveries.ByKey(), secondaryDeliveries.ByKey()
 	for _, m := range msgs {
 		assert.Equal(t, 1, byPrimary[m.IdempotencyKey]+bySecondary[m.IdempotencyKey], "deliveries of %s", m.IdempotencyKey)
 	}
@@ -304,8 +305,8 @@ func TestRoutedOutcomeUnknownStaysAtItsGateway(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			primary, secondary := smstest.New(t), smstest.New(t)
-			primaryDeliveries := answer(primary, script(tc.primary...))
-			secondaryDeliveries := answer(secondary, script(tc.secondary...))
+			primaryDeliveries := accepted.Answer(primary, accepted.Script(tc.primary...))
+			secondaryDeliveries := accepted.Answer(secondary, accepted.Script(tc.secondary...))
 			router := newRouter(t, primary.Endpoint("/v1/messages"), secondary.Endpoint("/v1/messages"), tc.breaker,
 				smscourier.WithIdempotencyKeyHeader("Idempotency-Key"),
 				smscourier.WithHTTPClient(&http.Client{Timeout: 200 * time.Millisecond}))
@@ -328,8 +329,8 @@ func TestRoutedOutcomeUnknownStaysAtItsGateway(t *testing.T) {
 				assert.Equal(t, key, r.Header.Get("Idempotency-Key"))
 			}
 			// Accepted by one gateway only, which deduplicates on the key.
-			other := map[string]*deliveries{"primary": secondaryDeliveries, "secondary": primaryDeliveries}[tc.wantGW]
-			assert.Empty(t, other.byKey(), "deliveries at the other gateway")
+			other := map[string]*accepted.Counts{"primary": secondaryDeliveries, "secondary": primaryDeliveries}[tc.wantGW]
+			assert.Empty(t, other.ByKey(), "deliveries at the other gateway")
 		})
 	}
 }

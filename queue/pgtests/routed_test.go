@@ -5,10 +5,7 @@ package pgtests
 import (
 	"context"
 	"fmt"
-	"maps"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +15,7 @@ import (
 
 	"github.com/smscourier/smscourier"
 	"github.com/smscourier/smscourier/queue"
+	"github.com/smscourier/smscourier/queue/internal/accepted"
 	"github.com/smscourier/smscourier/smstest"
 )
 
@@ -51,50 +49,6 @@ func refusingURL() string {
 	url := gw.URL()
 	gw.Close()
 	return url
-}
-
-// deliveries counts, per idempotency key, the requests a gateway accepted:
-// answered with a 2xx status (0 included), without a reset or close, even
-// when the client gave up before the reply came.
-type deliveries struct {
-	mu       sync.Mutex
-	accepted map[string]int
-}
-
-// answer makes gw answer its n-th request (from 0) with reply(n), and
-// returns the count of the deliveries it accepts.
-func answer(gw *smstest.Gateway, reply func(n int64) smstest.Reply) *deliveries {
-	d := &deliveries{accepted: map[string]int{}}
-	var seq atomic.Int64
-	gw.Respond(func(r smstest.Request) smstest.Reply {
-		rep := reply(seq.Add(1) - 1)
-		if (rep.Status == 0 || rep.Status >= 200 && rep.Status <= 299) && !rep.Reset && !rep.Close {
-			key, _ := r.JSONField("key").(string)
-			d.mu.Lock()
-			d.accepted[key]++
-			d.mu.Unlock()
-		}
-		return rep
-	})
-	return d
-}
-
-// script answers as smstest.Gateway.Script does: the n-th request gets
-// replies[min(n, len(replies)-1)]; no replies, 201 Created.
-func script(replies ...smstest.Reply) func(int64) smstest.Reply {
-	return func(n int64) smstest.Reply {
-		if len(replies) == 0 {
-			return smstest.Reply{Status: 201}
-		}
-		return replies[min(int(n), len(replies)-1)]
-	}
-}
-
-// byKey returns a copy of the deliveries per idempotency key.
-func (d *deliveries) byKey() map[string]int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return maps.Clone(d.accepted)
 }
 
 // TestRoutedScenarios sends one message through a Router over a primary
@@ -177,13 +131,13 @@ func TestRoutedScenarios(t *testing.T) {
 			dsn := freshDB(t)
 			primaryURL := refusingURL()
 			primary := smstest.New(t)
-			primaryDeliveries := &deliveries{accepted: map[string]int{}}
+			primaryDeliveries := &accepted.Counts{}
 			if tc.primary != nil {
 				primaryURL = primary.URL()
-				primaryDeliveries = answer(primary, script(tc.primary...))
+				primaryDeliveries = accepted.Answer(primary, accepted.Script(tc.primary...))
 			}
 			secondary := smstest.New(t)
-			secondaryDeliveries := answer(secondary, script(tc.secondary...))
+			secondaryDeliveries := accepted.Answer(secondary, accepted.Script(tc.secondary...))
 			router := routerFor(t, primaryURL, secondary.URL(), smscourier.BreakerConfig{}, tc.opts...)
 			in := startInstance(t, dsn, queue.NewWorker(router, queue.WorkerConfig{}), queue.Config{})
 			res, err := queue.Enqueue(context.Background(), in.client, message(key), nil)
@@ -211,8 +165,8 @@ func TestRoutedScenarios(t *testing.T) {
 				}
 				return map[string]int{key: n}
 			}
-			assert.Equal(t, want(tc.wantPrimary), primaryDeliveries.byKey(), "deliveries at the primary")
-			assert.Equal(t, want(tc.wantSecondary), secondaryDeliveries.byKey(), "deliveries at the secondary")
+			assert.Equal(t, want(tc.wantPrimary), primaryDeliveries.ByKey(), "deliveries at the primary")
+			assert.Equal(t, want(tc.wantSecondary), secondaryDeliveries.ByKey(), "deliveries at the secondary")
 			if reqs := secondary.Requests(); tc.wantGap > 0 && len(reqs) >= 2 {
 				assert.GreaterOrEqual(t, reqs[1].Time.Sub(reqs[0].Time), tc.wantGap, "the retry waited for the shorter Retry-After")
 			}
@@ -228,13 +182,13 @@ func TestRoutedScenarios(t *testing.T) {
 func TestRoutedFlappingDeliversEachMessageOnce(t *testing.T) {
 	dsn := freshDB(t)
 	primary, secondary := smstest.New(t), smstest.New(t)
-	primaryDeliveries := answer(primary, func(n int64) smstest.Reply {
+	primaryDeliveries := accepted.Answer(primary, func(n int64) smstest.Reply {
 		if n/10%2 == 1 {
 			return smstest.Reply{Status: 503}
 		}
 		return smstest.Reply{Status: 201}
 	})
-	secondaryDeliveries := answer(secondary, script())
+	secondaryDeliveries := accepted.Answer(secondary, accepted.Script())
 	breaker := smscourier.BreakerConfig{Failures: 3, CoolDown: time.Millisecond}
 	a := startInstance(t, dsn, queue.NewWorker(routerFor(t, primary.URL(), secondary.URL(), breaker), queue.WorkerConfig{}), queue.Config{})
 	b := startInstance(t, dsn, queue.NewWorker(routerFor(t, primary.URL(), secondary.URL(), breaker), queue.WorkerConfig{}), queue.Config{})
@@ -248,7 +202,7 @@ func TestRoutedFlappingDeliversEachMessageOnce(t *testing.T) {
 	require.NoError(t, err)
 	jobs := waitFinal(t, n, a, b)
 
-	byPrimary, bySecondary := primaryDeliveries.byKey(), secondaryDeliveries.byKey()
+	byPrimary, bySecondary := primaryDeliveries.ByKey(), secondaryDeliveries.ByKey()
 	for _, m := range msgs {
 		require.Equal(t, 1, byPrimary[m.IdempotencyKey]+bySecondary[m.IdempotencyKey], "deliveries of %s", m.IdempotencyKey)
 	}
