@@ -45,7 +45,7 @@ var _ smscourier.Sender = (*Guard)(nil)
 // The keys of a Store other than a *MemoryStore are SHA-256 hashes keyed
 // with cfg.KeySecret, which such a Store requires, the same in every
 // instance that shares it, or New refuses it. A *MemoryStore's keys are
-// its own fingerprints, made with seeds random to the process: it needs
+// its own fingerprints, made with a seed random to the process: it needs
 // no secret.
 func New(next smscourier.Sender, cfg Config, opts ...Option) (*Guard, error) {
 	if next == nil {
@@ -80,7 +80,7 @@ func New(next smscourier.Sender, cfg Config, opts ...Option) (*Guard, error) {
 		remember:     orDefault(cfg.Remember, DefaultRemember),
 		dryRun:       cfg.DryRun,
 		store:        o.store,
-		numbers:      newNumberCache(),
+		numbers:      newNumberCache(cacheSets),
 		logger:       o.logger,
 		observer:     o.observer,
 		now:          o.now,
@@ -135,9 +135,8 @@ func (g *Guard) SendMessage(ctx context.Context, m smscourier.Message) (smscouri
 // *smscourier.BlockedError, except in dry-run mode.
 func (g *Guard) Render(ctx context.Context, m smscourier.Message) (*http.Request, error) {
 	if m.Validate() == nil && !g.dryRun {
-		n := g.inspect(m.To)
-		if rule := g.policy.rule(&n); rule != "" {
-			return nil, &smscourier.BlockedError{Rule: rule, Country: n.region}
+		if n := g.inspect(m.To); n.blocked {
+			return nil, &smscourier.BlockedError{Rule: n.rule, Country: n.region}
 		}
 	}
 	return g.next.Render(ctx, m)
@@ -155,8 +154,8 @@ func (g *Guard) Check(ctx context.Context, m smscourier.Message) error {
 		return err
 	}
 	n := g.inspect(m.To)
-	if rule := g.policy.rule(&n); rule != "" {
-		return &smscourier.BlockedError{Rule: rule, Country: n.region}
+	if n.blocked {
+		return &smscourier.BlockedError{Rule: n.rule, Country: n.region}
 	}
 	if len(g.limits) == 0 || g.peeker == nil {
 		return nil
@@ -203,25 +202,41 @@ func (g *Guard) Unwrap() smscourier.Sender { return g.next }
 func (g *Guard) inspect(to string) number {
 	s := stripSeparators(to)
 	if !smscourier.IsE164(s) {
-		return number{numberInfo: &numberInfo{canonical: s, typ: TypeUnknown}}
+		info := &numberInfo{canonical: s, typ: TypeUnknown}
+		g.fill(info, false)
+		return number{numberInfo: info}
 	}
-	return number{e164: true, numberInfo: g.numbers.get(s, g.fillKeys)}
+	return number{e164: true, numberInfo: g.numbers.get(s, g.fillE164)}
 }
 
-// fillKeys makes the keys of info's number for the limits it decides,
+// fillE164 is fill for an E.164 number.
+func (g *Guard) fillE164(info *numberInfo) { g.fill(info, true) }
+
+// fill completes info, what libphonenumber said of a recipient, with the
+// policy's verdict on it and the keys of the limits it decides: with a
+// MemoryStore, the fingerprints of its subjects (always that of the
+// recipient, which keys admissions); with another Store, the Store keys,
 // in one string, so that they are read together.
-func (g *Guard) fillKeys(info *numberInfo) {
-	n := number{e164: true, numberInfo: info}
+func (g *Guard) fill(info *numberInfo, e164 bool) {
+	n := number{e164: e164, numberInfo: info}
+	info.rule = g.policy.rule(&n)
+	info.blocked = info.rule != ""
+	if g.mem != nil {
+		info.subjects[kindRecipient] = memSubject(kindRecipient, info.canonical)
+		for i := range g.limits {
+			l := &g.limits[i]
+			if subject, ok := n.subject(g, l); ok && info.subjects[l.kind] == 0 {
+				info.subjects[l.kind] = memSubject(l.kind, subject)
+			}
+		}
+		return
+	}
 	var buf [maxLimits * keyLen]byte
 	all := buf[:0]
 	var has [maxLimits]bool
 	for i := range g.limits {
 		l := &g.limits[i]
 		if subject, ok := n.subject(g, l); ok {
-			if g.mem != nil {
-				info.mkeys[i] = memSubject(l.kind, subject, "").masked(l.mmask)
-				continue
-			}
 			all = appendKey(all, subjectDigest(&g.secret, l.kind, subject, ""), &l.mask)
 			has[i] = true
 		}
@@ -240,8 +255,8 @@ func (g *Guard) fillKeys(info *numberInfo) {
 // mode it reports what it would refuse and returns nil.
 func (g *Guard) admit(ctx context.Context, m *smscourier.Message) error {
 	n := g.inspect(m.To)
-	if rule := g.policy.rule(&n); rule != "" {
-		return g.refuse(ctx, m, &n, &smscourier.BlockedError{Rule: rule, Country: n.region}, nil)
+	if n.blocked {
+		return g.refuse(ctx, m, &n, &smscourier.BlockedError{Rule: n.rule, Country: n.region}, nil)
 	}
 	if len(g.limits) == 0 {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"hash/maphash"
 	"time"
 
@@ -32,12 +33,15 @@ type limit struct {
 	segments bool     // the cost is the message's segments, not 1
 	mask     [32]byte // the SHA-256 of rule
 	// key is the Store key of a limit with one subject (global), "" for
-	// the others; mkey, with a MemoryStore, its fingerprint instead.
-	key  string
-	mkey memKey
-	// mmask is, with a MemoryStore, the store's fingerprint of rule,
-	// which keys the limit's subjects apart from other limits'.
-	mmask memKey
+	// the others.
+	key string
+	// With a MemoryStore, a subject's limits are the cells of one entry:
+	// cell is the limit's, by its rule, the same in every Guard; group,
+	// for a global limit, is the entry's key (the MemoryStore's
+	// fingerprint of its subject: messages or segments).
+	cell  uint8
+	group memKey
+	index int // in the Guard's limits
 }
 
 // kindNames tag the subjects of each kind in their keys.
@@ -53,59 +57,60 @@ const maxLimits = 10
 // constants.
 func newLimits(l Limits, secret *[32]byte, mem *MemoryStore) []limit {
 	var out []limit
-	add := func(rule string, kind limitKind, interval time.Duration, burst int, segments bool) {
-		lim := limit{rule: rule, kind: kind, interval: interval, burst: burst, segments: segments, mask: sha256.Sum256([]byte(rule))}
-		if mem != nil {
-			lim.mmask = fingerprint(rule)
-		}
+	add := func(rule string, kind limitKind, cell uint8, interval time.Duration, burst int, segments bool) {
+		lim := limit{rule: rule, kind: kind, cell: cell, interval: interval, burst: burst, segments: segments, mask: sha256.Sum256([]byte(rule)), index: len(out)}
 		if kind == kindGlobal {
 			if mem != nil {
-				lim.mkey = memSubject(kindGlobal, "", "").masked(lim.mmask)
+				budget := "messages"
+				if segments {
+					budget = "segments"
+				}
+				lim.group = memSubject(kindGlobal, budget)
 			} else {
 				lim.key = string(appendKey(nil, subjectDigest(secret, kindGlobal, "", ""), &lim.mask))
 			}
 		}
 		out = append(out, lim)
 	}
-	perWindow := func(rule string, kind limitKind, window time.Duration, n int, segments bool) {
+	perWindow := func(rule string, kind limitKind, cell uint8, window time.Duration, n int, segments bool) {
 		if n > 0 {
-			add(rule, kind, windowInterval(window, n), n, segments)
+			add(rule, kind, cell, windowInterval(window, n), n, segments)
 		}
 	}
 	if l.Recipient.Cooldown > 0 {
-		add(RuleRecipientCooldown, kindRecipient, l.Recipient.Cooldown, 1, false)
+		add(RuleRecipientCooldown, kindRecipient, 0, l.Recipient.Cooldown, 1, false)
 	}
-	perWindow(RuleRecipientPerHour, kindRecipient, time.Hour, l.Recipient.PerHour, false)
-	perWindow(RuleRecipientPerDay, kindRecipient, 24*time.Hour, l.Recipient.PerDay, false)
-	perWindow(RulePrefixPerWindow, kindPrefix, orDefault(l.Prefix.Window, DefaultPrefixWindow), l.Prefix.PerWindow, false)
-	perWindow(RuleCountryPerHour, kindCountry, time.Hour, l.Country.PerHour, false)
-	perWindow(RuleGlobalMessagesPerHour, kindGlobal, time.Hour, l.Global.MessagesPerHour, false)
-	perWindow(RuleGlobalMessagesPerDay, kindGlobal, 24*time.Hour, l.Global.MessagesPerDay, false)
-	perWindow(RuleGlobalSegmentsPerHour, kindGlobal, time.Hour, l.Global.SegmentsPerHour, true)
-	perWindow(RuleGlobalSegmentsPerDay, kindGlobal, 24*time.Hour, l.Global.SegmentsPerDay, true)
-	perWindow(RuleRequesterPerHour, kindRequester, time.Hour, l.Requester.PerHour, false)
+	perWindow(RuleRecipientPerHour, kindRecipient, 1, time.Hour, l.Recipient.PerHour, false)
+	perWindow(RuleRecipientPerDay, kindRecipient, 2, 24*time.Hour, l.Recipient.PerDay, false)
+	perWindow(RulePrefixPerWindow, kindPrefix, 0, orDefault(l.Prefix.Window, DefaultPrefixWindow), l.Prefix.PerWindow, false)
+	perWindow(RuleCountryPerHour, kindCountry, 0, time.Hour, l.Country.PerHour, false)
+	perWindow(RuleGlobalMessagesPerHour, kindGlobal, 0, time.Hour, l.Global.MessagesPerHour, false)
+	perWindow(RuleGlobalMessagesPerDay, kindGlobal, 1, 24*time.Hour, l.Global.MessagesPerDay, false)
+	perWindow(RuleGlobalSegmentsPerHour, kindGlobal, 0, time.Hour, l.Global.SegmentsPerHour, true)
+	perWindow(RuleGlobalSegmentsPerDay, kindGlobal, 1, 24*time.Hour, l.Global.SegmentsPerDay, true)
+	perWindow(RuleRequesterPerHour, kindRequester, 0, time.Hour, l.Requester.PerHour, false)
 	return out
 }
 
 // keyLen is the length of a Store key: 32 bytes in unpadded base64url.
 const keyLen = 43
 
-// request is the Store request of one message, built on the stack but
-// for its keys (one string) and its takes (one slice); with the Guard's
-// own MemoryStore, all on the stack, its keys as fingerprints (mkeys).
+// request is the Store request of one message, built on the stack; with
+// a Store other than a MemoryStore, but for its keys (one string) and
+// its takes (one slice).
 type request struct {
-	req    Request
-	takes  [maxLimits]Take
-	limits [maxLimits]*limit
-	count  int   // the takes
-	kinds  uint8 // a bit for each limitKind drawn on
+	limits [maxLimits]*limit // the limits drawn on, by take
+	costs  [maxLimits]int    // the cost of each take
+	count  int               // the takes
+	kinds  uint8             // a bit for each limitKind drawn on
 	// tooLong is the index of a segment budget the message is longer
 	// than, -1 when none.
 	tooLong int
-	// mmsg and mkeys are, for a MemoryStore, the fingerprints of the
-	// admission and of the takes' keys.
-	mmsg  memKey
-	mkeys [maxLimits]memKey
+	// With a MemoryStore: the fingerprint of the admission, and the takes.
+	mmsg   memKey
+	mtakes [maxLimits]memTake
+	// With another Store.
+	req Request
 }
 
 // build fills r with the takes of m, to n, under g's limits, and the
@@ -121,86 +126,95 @@ type request struct {
 // the idempotency key and the number.
 //
 // With a MemoryStore (g.mem), whose state never leaves the process, the
-// keys are not SHA-256 digests but the store's own 128-bit fingerprints,
-// made with its random seeds (memSubject) of the same tagged subjects,
-// XOR a fingerprint of the rule's name: as unpredictable to anyone
-// outside the process, and a tenth of the cost. r.req is left empty.
+// keys are not SHA-256 digests but the store's own 64-bit fingerprints,
+// made with its random seed (memSubject) of the same tagged subjects: as
+// unpredictable to anyone outside the process, and a tenth of the cost.
+// The limits of one subject are cells of one entry, by rule (limit.cell).
 func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) {
 	r.tooLong = -1
-	mem := g.mem != nil
-	var buf [(maxLimits + 1) * keyLen]byte
-	var zero [32]byte
-	var keys []byte
-	if mem {
-		r.mmsg = memSubject(kindAdmission, key, n.canonical)
-	} else {
-		keys = appendKey(buf[:0], subjectDigest(&g.secret, kindAdmission, key, n.canonical), &zero)
-	}
-	var digests [kindCount][32]byte
-	var mdigests [kindCount]memKey
-	var digested uint8
-	var owned [maxLimits]bool // the take's key is in keys
 	segments := 0
-	count := 0
 	for i := range g.limits {
 		l := &g.limits[i]
-		tk := Take{Key: n.keys[i], Interval: l.interval, Burst: l.burst, Cost: 1}
-		mk := n.mkeys[i]
-		if tk.Key == "" && mk == (memKey{}) {
-			tk.Key, mk = l.key, l.mkey
-		}
-		if tk.Key == "" && mk == (memKey{}) {
-			subject, ok := n.subject(g, l)
-			if !ok {
-				subject, ok = m.Requester, l.kind == kindRequester && m.Requester != ""
-			}
-			if !ok {
+		switch l.kind {
+		case kindRequester:
+			if m.Requester == "" {
 				continue
 			}
-			if digested&(1<<l.kind) == 0 {
-				if mem {
-					mdigests[l.kind] = memSubject(l.kind, subject, "")
-				} else {
-					digests[l.kind] = subjectDigest(&g.secret, l.kind, subject, "")
-				}
-				digested |= 1 << l.kind
-			}
-			if mem {
-				mk = mdigests[l.kind].masked(l.mmask)
-			} else {
-				keys = appendKey(keys, digests[l.kind], &l.mask)
-				owned[count] = true
+		case kindCountry:
+			if n.region == "" && !n.e164 {
+				continue
 			}
 		}
+		cost := 1
 		if l.segments {
 			if segments == 0 {
 				segments = smscourier.Segments(m.Body).Segments
 			}
-			tk.Cost = segments
-			if tk.Cost > l.burst && r.tooLong < 0 {
-				r.tooLong = count
+			cost = segments
+			if cost > l.burst && r.tooLong < 0 {
+				r.tooLong = r.count
 			}
 		}
-		r.takes[count] = tk
-		r.mkeys[count] = mk
-		r.limits[count] = l
+		r.limits[r.count], r.costs[r.count] = l, cost
 		r.kinds |= 1 << l.kind
-		count++
+		r.count++
 	}
-	r.count = count
-	if mem {
+	if g.mem != nil {
+		r.buildMem(m, n, key)
 		return
 	}
-	all := string(keys)
-	// The Store gets a copy of the takes: r stays on the stack.
-	takes := make([]Take, count)
-	copy(takes, r.takes[:count])
-	next := keyLen
-	for i := range takes {
-		if owned[i] {
-			takes[i].Key = all[next : next+keyLen]
-			next += keyLen
+	r.buildStore(g, m, n, key)
+}
+
+// buildMem makes r's takes and admission for a MemoryStore.
+func (r *request) buildMem(m *smscourier.Message, n *number, key string) {
+	r.mmsg = memAdmission(key, n.subjects[kindRecipient])
+	var requester memKey
+	for i, l := range r.limits[:r.count] {
+		var group memKey
+		switch l.kind {
+		case kindGlobal:
+			group = l.group
+		case kindRequester:
+			if requester == 0 {
+				requester = memSubject(kindRequester, m.Requester)
+			}
+			group = requester
+		default:
+			group = n.subjects[l.kind]
 		}
+		r.mtakes[i] = memTake{group: group, cell: l.cell, interval: int64(l.interval), burst: int64(l.burst), cost: int64(r.costs[i])}
+	}
+}
+
+// buildStore makes r.req for a Store other than a MemoryStore: its
+// admission and requester keys in one string, its takes in one slice.
+func (r *request) buildStore(g *Guard, m *smscourier.Message, n *number, key string) {
+	var buf [(maxLimits + 1) * keyLen]byte
+	var zero, requester [32]byte
+	keys := appendKey(buf[:0], subjectDigest(&g.secret, kindAdmission, key, n.canonical), &zero)
+	if r.kinds&(1<<kindRequester) != 0 {
+		requester = subjectDigest(&g.secret, kindRequester, m.Requester, "")
+	}
+	for _, l := range r.limits[:r.count] {
+		if l.kind == kindRequester {
+			keys = appendKey(keys, requester, &l.mask)
+		}
+	}
+	all := string(keys)
+	next := keyLen
+	takes := make([]Take, r.count)
+	for i, l := range r.limits[:r.count] {
+		tk := Take{Interval: l.interval, Burst: l.burst, Cost: r.costs[i]}
+		switch l.kind {
+		case kindGlobal:
+			tk.Key = l.key
+		case kindRequester:
+			tk.Key, next = all[next:next+keyLen], next+keyLen
+		default:
+			tk.Key = n.keys[l.index]
+		}
+		takes[i] = tk
 	}
 	r.req = Request{Message: all[:keyLen], Remember: g.remember, Takes: takes}
 }
@@ -208,7 +222,7 @@ func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) 
 // answer asks g's Store about r: Take when count, else Peek (g.peeker).
 func (r *request) answer(ctx context.Context, g *Guard, count bool) (Decision, error) {
 	if g.mem != nil {
-		return g.mem.decide(g.now().UnixNano(), r.mmsg, g.remember, r.takes[:r.count], r.mkeys[:r.count], count), nil
+		return g.mem.decide(g.now().UnixNano(), r.mmsg, g.remember, r.mtakes[:r.count], count), nil
 	}
 	if count {
 		return g.store.Take(ctx, g.now(), r.req)
@@ -216,36 +230,26 @@ func (r *request) answer(ctx context.Context, g *Guard, count bool) (Decision, e
 	return g.peeker.Peek(ctx, g.now(), r.req)
 }
 
-// memSubject returns the MemoryStore fingerprint of a subject of kind (or
-// of an admission), and extra when not empty, tagged and NUL-separated as
-// subjectDigest hashes them: 128 bits of maphash with the seeds, random to
-// the process, of the store's fingerprints.
-func memSubject(kind limitKind, subject, extra string) memKey {
-	var k memKey
-	for i := range k {
-		var h maphash.Hash
-		h.SetSeed(memSeeds[i])
-		if kind == kindAdmission {
-			h.WriteString("admission")
-		} else {
-			h.WriteString(kindNames[kind])
-		}
-		h.WriteByte(0)
-		h.WriteString(subject)
-		if extra != "" {
-			h.WriteByte(0)
-			h.WriteString(extra)
-		}
-		k[i] = h.Sum64()
-	}
-	k[1] |= 1 << 63
-	return k
+// memSubject returns the MemoryStore fingerprint of a subject of kind,
+// tagged as subjectDigest tags it: maphash with the seed, random to the
+// process, of the store's fingerprints.
+func memSubject(kind limitKind, subject string) memKey {
+	var buf [64]byte
+	b := append(buf[:0], kindNames[kind]...)
+	b = append(b, 0)
+	b = append(b, subject...)
+	return memKey(maphash.Bytes(memSeed, b) | 1<<63)
 }
 
-// masked returns k XOR mask, never {0, 0}: the key of one limit of k's
-// subject.
-func (k memKey) masked(mask memKey) memKey {
-	return memKey{k[0] ^ mask[0], (k[1] ^ mask[1]) | 1<<63}
+// memAdmission returns the MemoryStore fingerprint of the admission of a
+// message of idempotency key key to the recipient whose memSubject is
+// recipient.
+func memAdmission(key string, recipient memKey) memKey {
+	var buf [96]byte
+	b := append(buf[:0], "admission\x00"...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(recipient))
+	b = append(b, key...)
+	return memKey(maphash.Bytes(memSeed, b) | 1<<63)
 }
 
 // subject returns the subject of limit l that the number decides, and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"time"
 )
@@ -13,16 +14,19 @@ import (
 // for that). It implements Peeker.
 //
 // A Request is answered under one mutex, so atomically. A key is kept as
-// a 128-bit fingerprint made with seeds random to the process: two keys
-// share a cell with odds of about one in 2^127 a pair. Cells and
+// a 64-bit fingerprint made with a seed random to the process: two keys
+// share a cell with odds of about one in 2^63 a pair (of a million keys,
+// one pair in 18 million million). Cells and
 // admissions are kept in 32 shards of open-addressing tables, where a
-// lookup reads one or two cache lines. A table is rebuilt without the
-// cells whose theoretical arrival time has passed and the admissions past
-// their Remember whenever it is three quarters full, and each Take
-// rebuilds the next shard in turn when a minute has passed (by the times
-// Take is given) since that shard last was: memory stays proportional to
-// the cells and admissions that still matter, and no Take waits for more
-// than one shard to be rebuilt.
+// lookup reads one or two cache lines; a Guard keeps the cells of one
+// subject (a number's three recipient limits, say) in one entry, read
+// together. A table is rebuilt without the entries whose theoretical
+// arrival times have all passed and the admissions past their Remember
+// whenever it is three quarters full, and each Take rebuilds the next
+// shard in turn when a minute has passed (by the times Take is given)
+// since that shard last was: memory stays proportional to the cells and
+// admissions that still matter, and no Take waits for more than one shard
+// to be rebuilt.
 //
 // The zero MemoryStore is ready to use. It is safe for concurrent use by
 // multiple goroutines.
@@ -38,83 +42,102 @@ const (
 	memShards  = 32
 	sweepEvery = time.Minute
 	minTable   = 64 // the slots of the smallest table
+	// memCells is the number of cells an entry holds: the most limits a
+	// Guard keeps for one subject (a recipient's cooldown, per hour and
+	// per day).
+	memCells = 3
 )
 
-// memSeeds make the fingerprints of keys.
-var memSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+// memSeed makes the fingerprints of keys.
+var memSeed = maphash.MakeSeed()
 
-// memKey is the fingerprint of a key, never {0, 0}: its second half places
-// it in a shard, its first in the shard's table.
-type memKey [2]uint64
+// memKey is the fingerprint of a key, never 0: its low 5 bits place it in
+// a shard, the next in the shard's table.
+type memKey uint64
 
-func fingerprint(key string) memKey {
-	return memKey{maphash.String(memSeeds[0], key), maphash.String(memSeeds[1], key) | 1<<63}
-}
+func fingerprint(key string) memKey { return memKey(maphash.String(memSeed, key) | 1<<63) }
 
-func (k memKey) shard() uint8 { return uint8(k[1] % memShards) }
+func (k memKey) shard() uint8 { return uint8(k % memShards) }
+
+// home returns k's first slot in a table of mask+1 slots.
+func (k memKey) home(mask int) int { return int(k/memShards) & mask }
 
 type memShard struct {
-	cells     table // key: theoretical arrival time
-	admitted  table // message: end of its Remember
-	nextSweep int64 // Unix nanoseconds
+	cells     table[cellTimes] // an entry's cells' theoretical arrival times
+	admitted  table[struct{}]  // an admission, until the end of its Remember
+	nextSweep int64            // Unix nanoseconds
 }
 
-// table maps fingerprints to times, in Unix nanoseconds, by linear
-// probing. An entry whose time is not after the present is expired: to
-// the store, the same as no entry.
-type table struct {
-	slots []slot // a power of 2 of them, or none
+// cellTimes are the theoretical arrival times of an entry's cells, in Unix
+// nanoseconds, by cell.
+type cellTimes [memCells]int64
+
+// memTake is a take whose key is the fingerprint group, in its cell cell.
+// A Take of a Request is the cell 0 of its own group.
+type memTake struct {
+	group    memKey
+	cell     uint8
+	interval int64 // nanoseconds
+	burst    int64
+	cost     int64
+}
+
+// table maps fingerprints to values of type V and times, in Unix
+// nanoseconds, by linear probing. An entry whose time is not after the
+// present is expired: to the store, the same as no entry.
+type table[V any] struct {
+	slots []slot[V] // a power of 2 of them, or none
 	used  int
 }
 
-type slot struct {
-	key memKey // {0, 0}: empty
+type slot[V any] struct {
+	val V      // first: a V of size 0 (struct{}) then takes no room
+	key memKey // 0: empty
 	at  int64
 }
 
-// get returns the time of k, 0 when it has none.
-func (tb *table) get(k memKey) int64 {
+// get returns k's slot, nil when it has none.
+func (tb *table[V]) get(k memKey) *slot[V] {
 	mask := len(tb.slots) - 1
 	if mask < 0 {
-		return 0
+		return nil
 	}
-	for i := int(k[0]) & mask; ; i = (i + 1) & mask {
-		switch tb.slots[i].key {
+	for i := k.home(mask); ; i = (i + 1) & mask {
+		switch sl := &tb.slots[i]; sl.key {
 		case k:
-			return tb.slots[i].at
-		case memKey{}:
-			return 0
+			return sl
+		case 0:
+			return nil
 		}
 	}
 }
 
-// set sets the time of k to at. A table three quarters full is first
-// rebuilt without the entries expired at t.
-func (tb *table) set(k memKey, at, t int64) {
+// put returns k's slot, a new one when it has none, valid until the next
+// put. A table three quarters full is first rebuilt without the entries
+// expired at t.
+func (tb *table[V]) put(k memKey, t int64) *slot[V] {
 	if (tb.used+1)*4 > len(tb.slots)*3 {
 		tb.rebuild(t, 1)
 	}
 	mask := len(tb.slots) - 1
-	for i := int(k[0]) & mask; ; i = (i + 1) & mask {
-		sl := &tb.slots[i]
-		switch sl.key {
+	for i := k.home(mask); ; i = (i + 1) & mask {
+		switch sl := &tb.slots[i]; sl.key {
 		case k:
-			sl.at = at
-			return
-		case memKey{}:
-			sl.key, sl.at = k, at
+			return sl
+		case 0:
+			sl.key = k
 			tb.used++
-			return
+			return sl
 		}
 	}
 }
 
 // rebuild replaces the slots by the fewest, at least minTable, that hold
 // the entries not expired at t and room more at most half full.
-func (tb *table) rebuild(t int64, room int) {
+func (tb *table[V]) rebuild(t int64, room int) {
 	live := 0
-	for _, sl := range tb.slots {
-		if sl.key != (memKey{}) && sl.at > t {
+	for i := range tb.slots {
+		if tb.slots[i].key != 0 && tb.slots[i].at > t {
 			live++
 		}
 	}
@@ -123,17 +146,18 @@ func (tb *table) rebuild(t int64, room int) {
 		size *= 2
 	}
 	old := tb.slots
-	tb.slots, tb.used = make([]slot, size), 0
+	tb.slots, tb.used = make([]slot[V], size), 0
 	mask := size - 1
-	for _, sl := range old {
-		if sl.key == (memKey{}) || sl.at <= t {
+	for i := range old {
+		sl := &old[i]
+		if sl.key == 0 || sl.at <= t {
 			continue
 		}
-		i := int(sl.key[0]) & mask
-		for tb.slots[i].key != (memKey{}) {
-			i = (i + 1) & mask
+		j := sl.key.home(mask)
+		for tb.slots[j].key != 0 {
+			j = (j + 1) & mask
 		}
-		tb.slots[i] = sl
+		tb.slots[j] = *sl
 		tb.used++
 	}
 }
@@ -162,75 +186,79 @@ func (s *MemoryStore) Peek(_ context.Context, now time.Time, req Request) (Decis
 }
 
 func (s *MemoryStore) answer(now time.Time, req Request, count bool) (Decision, error) {
+	var buf [maxLimits]memTake
+	takes := buf[:0]
 	for _, tk := range req.Takes {
 		if tk.Interval <= 0 || tk.Burst < 1 || tk.Cost < 1 {
 			return Decision{Refused: -1}, errBadTake
 		}
-	}
-	var keyBuf [maxLimits]memKey
-	keys := keyBuf[:0]
-	if len(req.Takes) > len(keyBuf) {
-		keys = make([]memKey, 0, len(req.Takes))
-	}
-	for _, tk := range req.Takes {
-		keys = append(keys, fingerprint(tk.Key))
+		takes = append(takes, memTake{group: fingerprint(tk.Key), interval: int64(tk.Interval), burst: int64(tk.Burst), cost: int64(tk.Cost)})
 	}
 	var msg memKey
 	if req.Message != "" {
 		msg = fingerprint(req.Message)
 	}
-	return s.decide(now.UnixNano(), msg, req.Remember, req.Takes, keys, count), nil
+	return s.decide(now.UnixNano(), msg, req.Remember, takes, count), nil
 }
 
-// decide answers, at t (Unix nanoseconds), the takes whose keys'
-// fingerprints are keys, for the admission msg ({0, 0}: none), remembered
-// for remember when allowed; and counts them when count. The takes are in
-// range.
-func (s *MemoryStore) decide(t int64, msg memKey, remember time.Duration, takes []Take, keys []memKey, count bool) Decision {
-	hasMsg := msg != (memKey{})
+// memGroup is a working copy of an entry's cells.
+type memGroup struct {
+	key   memKey
+	times cellTimes
+}
+
+// decide answers takes at t (Unix nanoseconds), for the admission msg
+// (0: none), remembered for remember when allowed; and counts them
+// when count. The takes are in range.
+func (s *MemoryStore) decide(t int64, msg memKey, remember time.Duration, takes []memTake, count bool) Decision {
+	hasMsg := msg != 0
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if hasMsg && s.shards[msg.shard()].admitted.get(msg) > t {
-		return Decision{Allowed: true, Refused: -1}
+	if hasMsg {
+		if sl := s.shards[msg.shard()].admitted.get(msg); sl != nil && sl.at > t {
+			return Decision{Allowed: true, Refused: -1}
+		}
 	}
-	var tats [maxLimits]int64
-	pending := tats[:0]
-	if len(takes) > len(tats) {
-		pending = make([]int64, 0, len(takes))
-	}
+	var buf [maxLimits]memGroup
+	groups := buf[:0]
 	dec := Decision{Allowed: true, Refused: -1}
 	for i, tk := range takes {
-		k := keys[i]
-		tat, seen := int64(0), false
-		for j := i - 1; j >= 0; j-- { // a key twice in one request: the later take sees the earlier
-			if keys[j] == k {
-				tat, seen = pending[j], true
+		g := -1
+		for j := range groups {
+			if groups[j].key == tk.group {
+				g = j
 				break
 			}
 		}
-		if !seen {
-			tat = s.shards[k.shard()].cells.get(k)
+		if g < 0 {
+			gr := memGroup{key: tk.group}
+			if sl := s.shards[tk.group.shard()].cells.get(tk.group); sl != nil {
+				gr.times = sl.val
+			}
+			g, groups = len(groups), append(groups, gr)
 		}
-		iv := int64(tk.Interval)
-		tat = max(tat, t)
-		next := tat + int64(tk.Cost)*iv
-		if wait := next - int64(tk.Burst)*iv - t; wait > 0 {
+		// A take of a cell taken before in the request sees that take.
+		tat := max(groups[g].times[tk.cell], t)
+		next := tat + tk.cost*tk.interval
+		if wait := next - tk.burst*tk.interval - t; wait > 0 {
 			if dec.Allowed {
 				dec.Allowed, dec.Refused = false, i
 			}
 			dec.RetryAfter = max(dec.RetryAfter, time.Duration(wait))
-			next = tat // later takes of the same key see this one uncounted
+			continue // later takes of the cell see this one uncounted
 		}
-		pending = append(pending, next)
+		groups[g].times[tk.cell] = next
 	}
 	if !count || !dec.Allowed {
 		return dec
 	}
-	for i, k := range keys {
-		s.shards[k.shard()].cells.set(k, pending[i], t)
+	for i := range groups {
+		gr := &groups[i]
+		sl := s.shards[gr.key.shard()].cells.put(gr.key, t)
+		sl.val, sl.at = gr.times, slices.Max(gr.times[:])
 	}
 	if hasMsg && remember > 0 {
-		s.shards[msg.shard()].admitted.set(msg, t+int64(remember), t)
+		s.shards[msg.shard()].admitted.put(msg, t).at = t + int64(remember)
 	}
 	s.shards[s.tick%memShards].sweep(t)
 	s.tick++

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -60,21 +61,33 @@ type number struct {
 	*numberInfo // shared with the cache: read only
 }
 
-// numberInfo is what libphonenumber says of an E.164 number.
+// numberInfo is what libphonenumber says of an E.164 number, and what
+// a Guard made of it. Its first 64 bytes, a cache line, hold what a check
+// reads: the rest is read when a message is refused, or with a Store
+// other than a MemoryStore.
 type numberInfo struct {
+	fp uint64 // numberCache's second fingerprint of the number
+	// subjects are, with a MemoryStore, the store's fingerprints of the
+	// number's subjects of the recipient, prefix and country limits
+	// (memSubject), by limitKind; zero for a subject of no limit.
+	subjects [kindCountry + 1]memKey
+	ccLen    uint8 // the digits of the calling code
+	// blocked is true when the Guard's policy refuses the number; rule
+	// says by which rule.
+	blocked bool
+
+	rule string
 	// canonical is the number in E.164 form as libphonenumber writes it
 	// ("+44 (0)7400 123456" is +447400123456); for a recipient not in
 	// E.164 form, the recipient without separators.
 	canonical string
-	ccLen     int        // the digits of the calling code
 	region    string     // ISO 3166 alpha-2; "" when none
 	typ       NumberType // TypeUnknown for an invalid number
-	// keys are, by the index of the Guard's limit, the Store keys of the
-	// limits whose subject the number decides (recipient, prefix,
-	// country), made once for a number the Guard caches; "" for the
-	// others; with a MemoryStore, mkeys their fingerprints instead.
-	keys  [maxLimits]string
-	mkeys [maxLimits]memKey
+	// keys are, with a Store other than a MemoryStore, by the index of
+	// the Guard's limit, the Store keys of the limits whose subject the
+	// number decides (recipient, prefix, country), made once for a number
+	// the Guard caches; "" for the others.
+	keys [maxLimits]string
 }
 
 // valid reports whether libphonenumber says the number is valid.
@@ -84,7 +97,7 @@ func (n *number) valid() bool { return n.e164 && n.typ != TypeUnknown }
 // calling code and the next digits digits, or, for a recipient not in
 // E.164 form, its first 3+digits characters.
 func (n *number) prefix(digits int) string {
-	end := 1 + n.ccLen + digits
+	end := 1 + int(n.ccLen) + digits
 	if !n.e164 {
 		end = 3 + digits
 	}
@@ -122,16 +135,13 @@ func stripSeparators(s string) string {
 func classify(s string) *numberInfo {
 	pn, err := phonenumbers.Parse(s, "")
 	if err != nil {
-		return &numberInfo{canonical: s, ccLen: callingCodeLen(s), typ: TypeUnknown}
+		return &numberInfo{canonical: strings.Clone(s), ccLen: callingCodeLen(s), typ: TypeUnknown}
 	}
 	info := &numberInfo{
 		canonical: phonenumbers.Format(pn, phonenumbers.E164),
-		ccLen:     len(strconv.Itoa(int(pn.GetCountryCode()))),
+		ccLen:     uint8(len(strconv.Itoa(int(pn.GetCountryCode())))),
 		region:    phonenumbers.GetRegionCodeForNumber(pn),
 		typ:       numberTypes[phonenumbers.GetNumberType(pn)],
-	}
-	if info.canonical == s {
-		info.canonical = s // one string for both
 	}
 	if info.region == "001" { // UN M.49 "World": a non-geographic calling code
 		info.region = ""
@@ -145,75 +155,79 @@ var callingCodes = sync.OnceValue(phonenumbers.GetSupportedCallingCodes)
 // callingCodeLen returns the length of the calling code of s, an E.164
 // number: calling codes are prefix-free, so at most one of its first 1 to
 // 3 digits is one; 3 when none is.
-func callingCodeLen(s string) int {
+func callingCodeLen(s string) uint8 {
 	codes := callingCodes()
 	for n := 1; n <= 3 && n < len(s); n++ {
 		cc, _ := strconv.Atoi(s[1 : 1+n])
 		if codes[cc] {
-			return n
+			return uint8(n)
 		}
 	}
-	return min(3, len(s)-1)
+	return uint8(min(3, len(s)-1))
 }
 
-// numberCache keeps what libphonenumber said of the numbers seen last, at
-// most 2*cacheShards*cacheGeneration of them: each shard keeps two
-// generations of answers, and drops the older when the newer is full.
+// numberCache keeps what libphonenumber said of the numbers seen last,
+// with what the Guard made of them, at most cacheSets*cacheWays of them:
+// a set-associative table, where a number's set is one cache line of
+// tags and pointers, read without a lock. A number is known by two 64-bit
+// fingerprints with seeds random to the process, one the tag in its set,
+// the other in its numberInfo: two numbers share an entry with odds of
+// about one in 2^126 a pair. A number not in the table replaces one of
+// its set chosen by its fingerprint.
+//
+// It is hand-written, not a library's cache, because a check runs it
+// once per message on memory the send around it has just evicted: its
+// lookup reads two cache lines, one of them the numberInfo the check goes
+// on to read, and takes no lock.
 type numberCache struct {
-	seed   maphash.Seed
-	shards [cacheShards]cacheShard
+	seeds [2]maphash.Seed
+	sets  []cacheSet
 }
 
 const (
-	cacheShards     = 16
-	cacheGeneration = 512
+	cacheSets = 4096 // a power of 2
+	cacheWays = 4
 )
 
-type cacheShard struct {
-	mu       sync.Mutex
-	cur, old map[string]*numberInfo
+// cacheSet is one set of the table: 64 bytes, a cache line.
+type cacheSet [cacheWays]cacheWay
+
+type cacheWay struct {
+	tag  atomic.Uint64 // the first fingerprint of the number; 0: empty
+	info atomic.Pointer[numberInfo]
 }
 
-func newNumberCache() *numberCache {
-	return &numberCache{seed: maphash.MakeSeed()}
+// newNumberCache returns an empty numberCache of sets sets, a power of 2.
+func newNumberCache(sets int) *numberCache {
+	return &numberCache{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, sets: make([]cacheSet, sets)}
 }
 
-// get returns the numberInfo of s, an E.164 number, with its keys made
-// by fill.
+// get returns the numberInfo of s, an E.164 number, completed by fill
+// when libphonenumber is asked.
 func (c *numberCache) get(s string, fill func(*numberInfo)) *numberInfo {
-	sh := &c.shards[maphash.String(c.seed, s)%cacheShards]
-	sh.mu.Lock()
-	info, ok := sh.cur[s]
-	if !ok {
-		if info, ok = sh.old[s]; ok {
-			sh.put(s, info)
+	tag, fp := maphash.String(c.seeds[0], s)|1, maphash.String(c.seeds[1], s)
+	set := &c.sets[(tag>>32)&uint64(len(c.sets)-1)]
+	for i := range set {
+		if set[i].tag.Load() == tag {
+			// A writer may have replaced the entry since: fp tells.
+			if info := set[i].info.Load(); info != nil && info.fp == fp {
+				return info
+			}
 		}
 	}
-	sh.mu.Unlock()
-	if ok {
-		return info
-	}
-	return c.miss(sh, s, fill)
-}
-
-// miss asks libphonenumber about s and keeps the answer in sh.
-func (c *numberCache) miss(sh *cacheShard, s string, fill func(*numberInfo)) *numberInfo {
 	info := classify(s)
+	info.fp = fp
 	fill(info)
-	sh.mu.Lock()
-	sh.put(strings.Clone(s), info)
-	sh.mu.Unlock()
+	way := &set[fp%cacheWays]
+	for i := range set {
+		if set[i].tag.Load() == 0 {
+			way = &set[i]
+			break
+		}
+	}
+	way.info.Store(info)
+	way.tag.Store(tag)
 	return info
-}
-
-func (sh *cacheShard) put(s string, info *numberInfo) {
-	if len(sh.cur) >= cacheGeneration {
-		sh.old, sh.cur = sh.cur, nil
-	}
-	if sh.cur == nil {
-		sh.cur = make(map[string]*numberInfo, cacheGeneration)
-	}
-	sh.cur[s] = info
 }
 
 // policy is a Policy ready to apply.

@@ -3,7 +3,9 @@ package guard
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/nyaruka/phonenumbers"
@@ -131,26 +133,97 @@ func TestInspect(t *testing.T) {
 		t.Run(tc.to, func(t *testing.T) {
 			for range 2 { // the second answer is the cache's
 				n := g.inspect(tc.to)
-				assert.Equal(t, tc.want, n)
+				got := number{e164: n.e164, numberInfo: &numberInfo{canonical: n.canonical, ccLen: n.ccLen, region: n.region, typ: n.typ}}
+				assert.Equal(t, tc.want, got)
 				assert.Equal(t, tc.prefix, n.prefix(3))
 			}
 		})
 	}
 }
 
-// TestNumberCacheBounded checks that the cache of libphonenumber's
-// answers keeps at most two generations.
-func TestNumberCacheBounded(t *testing.T) {
-	c := newNumberCache()
-	for i := range 20 * cacheShards * cacheGeneration / 10 {
-		c.get("+4474"+string(rune('0'+i%10))+itoa8(i), func(*numberInfo) {})
+// TestNumberCache checks the cache of libphonenumber's answers: a number
+// asked again is answered from it while the numbers asked fit in it; it
+// keeps at most its capacity; and, asked from many goroutines at once,
+// each answer is the number's.
+func TestNumberCache(t *testing.T) {
+	number := func(i int) string { return "+4474" + string(rune('0'+i%10)) + itoa8(i) }
+	const sets = 256
+	c := newNumberCache(sets)
+	fills := 0
+	fill := func(*numberInfo) { fills++ }
+	const half = sets * cacheWays / 2
+	for i := range half {
+		c.get(number(i), fill)
 	}
-	total := 0
-	for i := range c.shards {
-		total += len(c.shards[i].cur) + len(c.shards[i].old)
+	require.Equal(t, half, fills)
+	// A number is answered from the cache unless its set holds more than
+	// cacheWays of the numbers.
+	inSet := map[uint64]int{}
+	set := func(n string) uint64 { return (maphash.String(c.seeds[0], n) | 1) >> 32 & (sets - 1) }
+	for i := range half {
+		inSet[set(number(i))]++
 	}
-	assert.LessOrEqual(t, total, 2*cacheShards*cacheGeneration)
+	fills = 0
+	overflowing := 0
+	for i := range half {
+		if inSet[set(number(i))] > cacheWays {
+			overflowing++
+			continue
+		}
+		assert.Equal(t, number(i), c.get(number(i), fill).canonical)
+	}
+	assert.Zero(t, fills, "asked again")
+	assert.Less(t, overflowing, half/4)
+
+	for i := range 2 * sets * cacheWays {
+		c.get(number(half+i), func(*numberInfo) {})
+	}
+	kept := 0
+	for i := range c.sets {
+		for j := range c.sets[i] {
+			if c.sets[i][j].info.Load() != nil {
+				kept++
+			}
+		}
+	}
+	assert.LessOrEqual(t, kept, sets*cacheWays)
 	assert.Equal(t, TypeMobile, c.get(gbMobile, func(*numberInfo) {}).typ)
+
+	// A way whose tag a writer has replaced but not yet its numberInfo
+	// (or the other way round) answers neither number.
+	c = newNumberCache(1)
+	a, b := number(1), number(2)
+	c.get(a, func(*numberInfo) {})
+	c.get(b, func(*numberInfo) {})
+	for i := range c.sets[0] {
+		switch w := &c.sets[0][i]; {
+		case w.info.Load() == nil:
+		case w.info.Load().canonical == a: // evicted
+			w.tag.Store(0)
+			w.info.Store(nil)
+		case w.info.Load().canonical == b: // torn
+			w.tag.Store(maphash.String(c.seeds[0], a) | 1)
+		}
+	}
+	fills = 0
+	assert.Equal(t, a, c.get(a, fill).canonical)
+
+	// 8 goroutines ask for 64 numbers, 500 times each, of a cache of 2
+	// sets: each evicts the others' answers.
+	c = newNumberCache(2)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 500 {
+				n := number((w + i) % 64)
+				if got := c.get(n, func(*numberInfo) {}).canonical; got != n {
+					t.Errorf("asked for %s, got %s", n, got)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func itoa8(i int) string {
