@@ -122,7 +122,7 @@ func BenchmarkCheck(b *testing.B) {
 					m.To = fmt.Sprintf("+447%09d", 100_000_000+i)
 				}
 				m.IdempotencyKey = smscourier.NewIdempotencyKey()
-				return g.admit(ctx, &m)
+				return g.admit(ctx, &m, true)
 			})
 		})
 	}

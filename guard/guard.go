@@ -29,6 +29,7 @@ type Guard struct {
 	mem          *MemoryStore // the store, when a MemoryStore: keys as fingerprints
 	secret       [32]byte     // keys the hashes that make Store keys
 	numbers      *numberCache
+	plan         []planned              // with a MemoryStore: what a check reads of the limits
 	logger       *slog.Logger           // nil: no logging
 	observer     func(smscourier.Event) // nil: none
 	now          func() time.Time
@@ -85,6 +86,9 @@ func New(next smscourier.Sender, cfg Config, opts ...Option) (*Guard, error) {
 		observer:     o.observer,
 		now:          o.now,
 	}
+	if mem != nil {
+		g.plan = newPlan(g.limits)
+	}
 	if g.prefixDigits == 0 {
 		g.prefixDigits = DefaultPrefixDigits
 	}
@@ -121,10 +125,11 @@ func (g *Guard) SendMessage(ctx context.Context, m smscourier.Message) (smscouri
 	if m.Validate() != nil {
 		return g.next.SendMessage(ctx, m) // next refuses it, as it reports that
 	}
-	if m.IdempotencyKey == "" {
+	fresh := m.IdempotencyKey == ""
+	if fresh {
 		m.IdempotencyKey = smscourier.NewIdempotencyKey()
 	}
-	if err := g.admit(ctx, &m); err != nil {
+	if err := g.admit(ctx, &m, fresh); err != nil {
 		return smscourier.Result{IdempotencyKey: m.IdempotencyKey, Segments: smscourier.Segments(m.Body)}, err
 	}
 	return g.next.SendMessage(ctx, m)
@@ -221,6 +226,7 @@ func (g *Guard) fill(info *numberInfo, e164 bool) {
 	n := number{e164: e164, numberInfo: info}
 	info.rule = g.policy.rule(&n)
 	info.blocked = info.rule != ""
+	info.country = info.region != "" || e164
 	if g.mem != nil {
 		info.subjects[kindRecipient] = memSubject(kindRecipient, info.canonical)
 		for i := range g.limits {
@@ -253,7 +259,7 @@ func (g *Guard) fill(info *numberInfo, e164 bool) {
 // the limits, counting it when both allow it. It
 // returns the error that refuses m, nil when m may be sent; in dry-run
 // mode it reports what it would refuse and returns nil.
-func (g *Guard) admit(ctx context.Context, m *smscourier.Message) error {
+func (g *Guard) admit(ctx context.Context, m *smscourier.Message, fresh bool) error {
 	n := g.inspect(m.To)
 	if n.blocked {
 		return g.refuse(ctx, m, &n, &smscourier.BlockedError{Rule: n.rule, Country: n.region}, nil)
@@ -261,7 +267,7 @@ func (g *Guard) admit(ctx context.Context, m *smscourier.Message) error {
 	if len(g.limits) == 0 {
 		return nil
 	}
-	var r request
+	r := request{fresh: fresh}
 	r.build(g, m, &n, m.IdempotencyKey)
 	if r.tooLong >= 0 {
 		return g.refuse(ctx, m, &n, &smscourier.BlockedError{Rule: r.limits[r.tooLong].rule, Country: n.region}, nil)

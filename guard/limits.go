@@ -108,6 +108,7 @@ type request struct {
 	tooLong int
 	// With a MemoryStore: the fingerprint of the admission, and the takes.
 	mmsg   memKey
+	fresh  bool // the Guard made the message's idempotency key
 	mtakes [maxLimits]memTake
 	// With another Store.
 	req Request
@@ -132,6 +133,10 @@ type request struct {
 // The limits of one subject are cells of one entry, by rule (limit.cell).
 func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) {
 	r.tooLong = -1
+	if g.mem != nil {
+		r.buildMem(g, m, n, key)
+		return
+	}
 	segments := 0
 	for i := range g.limits {
 		l := &g.limits[i]
@@ -141,7 +146,7 @@ func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) 
 				continue
 			}
 		case kindCountry:
-			if n.region == "" && !n.e164 {
+			if !n.country {
 				continue
 			}
 		}
@@ -159,32 +164,74 @@ func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) 
 		r.kinds |= 1 << l.kind
 		r.count++
 	}
-	if g.mem != nil {
-		r.buildMem(m, n, key)
-		return
-	}
 	r.buildStore(g, m, n, key)
 }
 
-// buildMem makes r's takes and admission for a MemoryStore.
-func (r *request) buildMem(m *smscourier.Message, n *number, key string) {
+// planned is, with a MemoryStore, what a check reads of a limit, in one
+// small array (Guard.plan) rather than the limits themselves: the limit's
+// take, but for the group of a subject the message decides (a number's,
+// a requester's) and the cost of a segment budget.
+type planned struct {
+	take     memTake
+	kind     limitKind
+	segments bool
+}
+
+// newPlan returns the plan of limits.
+func newPlan(limits []limit) []planned {
+	plan := make([]planned, len(limits))
+	for i, l := range limits {
+		plan[i] = planned{
+			take:     memTake{group: l.group, cell: l.cell, interval: int64(l.interval), burst: int64(l.burst), cost: 1},
+			kind:     l.kind,
+			segments: l.segments,
+		}
+	}
+	return plan
+}
+
+// buildMem fills r for a MemoryStore: its takes, from g.plan, and its
+// admission.
+func (r *request) buildMem(g *Guard, m *smscourier.Message, n *number, key string) {
 	r.mmsg = memAdmission(key, n.subjects[kindRecipient])
 	var requester memKey
-	for i, l := range r.limits[:r.count] {
-		var group memKey
-		switch l.kind {
-		case kindGlobal:
-			group = l.group
+	segments := int64(0)
+	count := 0
+	for i := range g.plan {
+		p := &g.plan[i]
+		tk := p.take
+		switch p.kind {
+		case kindRecipient, kindPrefix:
+			tk.group = n.subjects[p.kind]
+		case kindCountry:
+			if !n.country {
+				continue
+			}
+			tk.group = n.subjects[kindCountry]
 		case kindRequester:
+			if m.Requester == "" {
+				continue
+			}
 			if requester == 0 {
 				requester = memSubject(kindRequester, m.Requester)
 			}
-			group = requester
-		default:
-			group = n.subjects[l.kind]
+			tk.group = requester
 		}
-		r.mtakes[i] = memTake{group: group, cell: l.cell, interval: int64(l.interval), burst: int64(l.burst), cost: int64(r.costs[i])}
+		if p.segments {
+			if segments == 0 {
+				segments = int64(smscourier.Segments(m.Body).Segments)
+			}
+			tk.cost = segments
+			if tk.cost > tk.burst && r.tooLong < 0 {
+				r.tooLong = count
+			}
+		}
+		r.mtakes[count] = tk
+		r.limits[count] = &g.limits[i]
+		r.kinds |= 1 << p.kind
+		count++
 	}
+	r.count = count
 }
 
 // buildStore makes r.req for a Store other than a MemoryStore: its
@@ -222,7 +269,7 @@ func (r *request) buildStore(g *Guard, m *smscourier.Message, n *number, key str
 // answer asks g's Store about r: Take when count, else Peek (g.peeker).
 func (r *request) answer(ctx context.Context, g *Guard, count bool) (Decision, error) {
 	if g.mem != nil {
-		return g.mem.decide(g.now().UnixNano(), r.mmsg, g.remember, r.mtakes[:r.count], count), nil
+		return g.mem.decide(g.now().UnixNano(), r.mmsg, r.fresh, g.remember, r.mtakes[:r.count], count), nil
 	}
 	if count {
 		return g.store.Take(ctx, g.now(), r.req)

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -186,5 +187,28 @@ func TestIdempotencyKeyPassedOn(t *testing.T) {
 	_, err = g.SendMessage(context.Background(), smscourier.Message{To: gbMobile, Body: "code", IdempotencyKey: res.IdempotencyKey})
 	require.NoError(t, err)
 	_, err = g.SendMessage(context.Background(), smscourier.Message{To: gbMobile, Body: "code"})
+	assert.Equal(t, RuleRecipientCooldown, asBlocked(t, err).Rule)
+}
+
+// TestFreshKeysRemembered checks that the admissions of messages sent
+// without a key, which a MemoryStore puts in its tables in batches, are
+// remembered before and after their batch is: each message sent again
+// with its key passes its recipient's cooldown.
+func TestFreshKeysRemembered(t *testing.T) {
+	c, _ := newCourier(t)
+	g, err := New(c, Config{Limits: Limits{Recipient: RecipientLimits{Cooldown: time.Minute}}})
+	require.NoError(t, err)
+	ctx := context.Background()
+	keys := make([]string, 3*memBatch+1)
+	for i := range keys {
+		res, err := g.SendMessage(ctx, smscourier.Message{To: fmt.Sprintf("+4474%08d", i), Body: "code"})
+		require.NoError(t, err)
+		keys[i] = res.IdempotencyKey
+	}
+	for i, key := range keys {
+		_, err := g.SendMessage(ctx, smscourier.Message{To: fmt.Sprintf("+4474%08d", i), Body: "code", IdempotencyKey: key})
+		require.NoError(t, err, "message %d sent again with its key", i)
+	}
+	_, err = g.SendMessage(ctx, smscourier.Message{To: fmt.Sprintf("+4474%08d", 0), Body: "code"})
 	assert.Equal(t, RuleRecipientCooldown, asBlocked(t, err).Rule)
 }

@@ -20,7 +20,10 @@ import (
 // admissions are kept in 32 shards of open-addressing tables, where a
 // lookup reads one or two cache lines; a Guard keeps the cells of one
 // subject (a number's three recipient limits, say) in one entry, read
-// together. A table is rebuilt without the entries whose theoretical
+// together. The admissions of messages whose idempotency keys a Guard
+// made itself, which no earlier request can have admitted, are not
+// looked up, and are put in the tables 64 at a time, so that their cache
+// misses overlap. A table is rebuilt without the entries whose theoretical
 // arrival times have all passed and the admissions past their Remember
 // whenever it is three quarters full, and each Take rebuilds the next
 // shard in turn when a minute has passed (by the times Take is given)
@@ -34,6 +37,19 @@ type MemoryStore struct {
 	mu     sync.Mutex
 	shards [memShards]memShard
 	tick   uint8 // the shard the next Take considers sweeping
+	// pending are admissions of fresh messages not yet in their shards'
+	// tables, npending of them: they are put there in batches.
+	pending  [memBatch]pendingAdmission
+	npending int
+	touched  int64 // what flush read ahead, kept so that the reads stay
+}
+
+// memBatch is the number of fresh admissions put in the tables at once.
+const memBatch = 64
+
+type pendingAdmission struct {
+	key memKey
+	at  int64
 }
 
 var _ Peeker = (*MemoryStore)(nil)
@@ -110,6 +126,14 @@ func (tb *table[V]) get(k memKey) *slot[V] {
 			return nil
 		}
 	}
+}
+
+// first returns the time in k's first slot; 0 in a table of none.
+func (tb *table[V]) first(k memKey) int64 {
+	if len(tb.slots) == 0 {
+		return 0
+	}
+	return tb.slots[k.home(len(tb.slots)-1)].at
 }
 
 // put returns k's slot, a new one when it has none, valid until the next
@@ -198,7 +222,7 @@ func (s *MemoryStore) answer(now time.Time, req Request, count bool) (Decision, 
 	if req.Message != "" {
 		msg = fingerprint(req.Message)
 	}
-	return s.decide(now.UnixNano(), msg, req.Remember, takes, count), nil
+	return s.decide(now.UnixNano(), msg, false, req.Remember, takes, count), nil
 }
 
 // memGroup is a working copy of an entry's cells.
@@ -207,17 +231,16 @@ type memGroup struct {
 	times cellTimes
 }
 
-// decide answers takes at t (Unix nanoseconds), for the admission msg
-// (0: none), remembered for remember when allowed; and counts them
-// when count. The takes are in range.
-func (s *MemoryStore) decide(t int64, msg memKey, remember time.Duration, takes []memTake, count bool) Decision {
+// decide answers takes at t (Unix nanoseconds), for the admission msg (0:
+// none; fresh when its key is new, so never admitted), remembered for
+// remember when allowed; and counts them when count. The takes are in
+// range.
+func (s *MemoryStore) decide(t int64, msg memKey, fresh bool, remember time.Duration, takes []memTake, count bool) Decision {
 	hasMsg := msg != 0
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if hasMsg {
-		if sl := s.shards[msg.shard()].admitted.get(msg); sl != nil && sl.at > t {
-			return Decision{Allowed: true, Refused: -1}
-		}
+	if hasMsg && !fresh && s.admitted(msg, t) {
+		return Decision{Allowed: true, Refused: -1}
 	}
 	var buf [maxLimits]memGroup
 	groups := buf[:0]
@@ -258,11 +281,45 @@ func (s *MemoryStore) decide(t int64, msg memKey, remember time.Duration, takes 
 		sl.val, sl.at = gr.times, slices.Max(gr.times[:])
 	}
 	if hasMsg && remember > 0 {
-		s.shards[msg.shard()].admitted.put(msg, t).at = t + int64(remember)
+		if fresh {
+			s.pending[s.npending] = pendingAdmission{msg, t + int64(remember)}
+			if s.npending++; s.npending == memBatch {
+				s.flush(t)
+			}
+		} else {
+			s.shards[msg.shard()].admitted.put(msg, t).at = t + int64(remember)
+		}
 	}
 	s.shards[s.tick%memShards].sweep(t)
 	s.tick++
 	return dec
+}
+
+// admitted reports whether msg was admitted and remembered past t.
+func (s *MemoryStore) admitted(msg memKey, t int64) bool {
+	for _, p := range s.pending[:s.npending] {
+		if p.key == msg && p.at > t {
+			return true
+		}
+	}
+	sl := s.shards[msg.shard()].admitted.get(msg)
+	return sl != nil && sl.at > t
+}
+
+// flush puts the pending admissions in their shards' tables. It first
+// reads the first slot of each, in a loop of independent loads, so that
+// the processor waits for their cache misses all at once.
+func (s *MemoryStore) flush(t int64) {
+	pending := s.pending[:s.npending]
+	var sum int64
+	for _, p := range pending {
+		sum += s.shards[p.key.shard()].admitted.first(p.key)
+	}
+	s.touched = sum
+	for _, p := range pending {
+		s.shards[p.key.shard()].admitted.put(p.key, t).at = p.at
+	}
+	s.npending = 0
 }
 
 // sweep rebuilds sh's tables without their expired entries, at t, when a
@@ -284,5 +341,5 @@ func (s *MemoryStore) size() (cells, admissions int) {
 		cells += s.shards[i].cells.used
 		admissions += s.shards[i].admitted.used
 	}
-	return cells, admissions
+	return cells, admissions + s.npending
 }

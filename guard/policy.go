@@ -75,6 +75,9 @@ type numberInfo struct {
 	// blocked is true when the Guard's policy refuses the number; rule
 	// says by which rule.
 	blocked bool
+	// country is true when the number has a subject for a country limit:
+	// a country or, without one, an E.164 calling code.
+	country bool
 
 	rule string
 	// canonical is the number in E.164 form as libphonenumber writes it
