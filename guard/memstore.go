@@ -42,6 +42,10 @@ type MemoryStore struct {
 	pending  [memBatch]pendingAdmission
 	npending int
 	touched  int64 // what flush read ahead, kept so that the reads stay
+	// spareCells and spareAdmitted are the slots of the tables rebuilt
+	// last, for the next rebuilds to reuse.
+	spareCells    []slot[cellTimes]
+	spareAdmitted []slot[struct{}]
 }
 
 // memBatch is the number of fresh admissions put in the tables at once.
@@ -138,10 +142,10 @@ func (tb *table[V]) first(k memKey) int64 {
 
 // put returns k's slot, a new one when it has none, valid until the next
 // put. A table three quarters full is first rebuilt without the entries
-// expired at t.
-func (tb *table[V]) put(k memKey, t int64) *slot[V] {
+// expired at t (with spare, as rebuild).
+func (tb *table[V]) put(k memKey, t int64, spare *[]slot[V]) *slot[V] {
 	if (tb.used+1)*4 > len(tb.slots)*3 {
-		tb.rebuild(t, 1)
+		tb.rebuild(t, 1, spare)
 	}
 	mask := len(tb.slots) - 1
 	for i := k.home(mask); ; i = (i + 1) & mask {
@@ -157,8 +161,13 @@ func (tb *table[V]) put(k memKey, t int64) *slot[V] {
 }
 
 // rebuild replaces the slots by the fewest, at least minTable, that hold
-// the entries not expired at t and room more at most half full.
-func (tb *table[V]) rebuild(t int64, room int) {
+// the entries not expired at t and room more at most half full. It builds
+// them in *spare when that is large enough, and leaves there the slots it
+// replaced when they are at most twice the new ones: a store rebuilding
+// its tables one after another keeps reusing the same memory rather than
+// asking the allocator for new, zeroed, and often not yet mapped, memory
+// each time.
+func (tb *table[V]) rebuild(t int64, room int, spare *[]slot[V]) {
 	live := 0
 	for i := range tb.slots {
 		if tb.slots[i].key != 0 && tb.slots[i].at > t {
@@ -170,7 +179,17 @@ func (tb *table[V]) rebuild(t int64, room int) {
 		size *= 2
 	}
 	old := tb.slots
-	tb.slots, tb.used = make([]slot[V], size), 0
+	if cap(*spare) >= size {
+		tb.slots = (*spare)[:size]
+		clear(tb.slots)
+	} else {
+		tb.slots = make([]slot[V], size)
+	}
+	*spare = nil
+	if cap(old) <= 2*size {
+		*spare = old
+	}
+	tb.used = 0
 	mask := size - 1
 	for i := range old {
 		sl := &old[i]
@@ -277,7 +296,7 @@ func (s *MemoryStore) decide(t int64, msg memKey, fresh bool, remember time.Dura
 	}
 	for i := range groups {
 		gr := &groups[i]
-		sl := s.shards[gr.key.shard()].cells.put(gr.key, t)
+		sl := s.shards[gr.key.shard()].cells.put(gr.key, t, &s.spareCells)
 		sl.val, sl.at = gr.times, slices.Max(gr.times[:])
 	}
 	if hasMsg && remember > 0 {
@@ -287,10 +306,10 @@ func (s *MemoryStore) decide(t int64, msg memKey, fresh bool, remember time.Dura
 				s.flush(t)
 			}
 		} else {
-			s.shards[msg.shard()].admitted.put(msg, t).at = t + int64(remember)
+			s.shards[msg.shard()].admitted.put(msg, t, &s.spareAdmitted).at = t + int64(remember)
 		}
 	}
-	s.shards[s.tick%memShards].sweep(t)
+	s.sweep(s.tick%memShards, t)
 	s.tick++
 	return dec
 }
@@ -317,19 +336,20 @@ func (s *MemoryStore) flush(t int64) {
 	}
 	s.touched = sum
 	for _, p := range pending {
-		s.shards[p.key.shard()].admitted.put(p.key, t).at = p.at
+		s.shards[p.key.shard()].admitted.put(p.key, t, &s.spareAdmitted).at = p.at
 	}
 	s.npending = 0
 }
 
-// sweep rebuilds sh's tables without their expired entries, at t, when a
-// minute has passed since it last did.
-func (sh *memShard) sweep(t int64) {
+// sweep rebuilds the tables of shard i without their expired entries, at
+// t, when a minute has passed since it last did.
+func (s *MemoryStore) sweep(i uint8, t int64) {
+	sh := &s.shards[i]
 	if t < sh.nextSweep {
 		return
 	}
-	sh.cells.rebuild(t, 0)
-	sh.admitted.rebuild(t, 0)
+	sh.cells.rebuild(t, 0, &s.spareCells)
+	sh.admitted.rebuild(t, 0, &s.spareAdmitted)
 	sh.nextSweep = t + int64(sweepEvery)
 }
 

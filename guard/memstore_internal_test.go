@@ -139,3 +139,28 @@ func TestMemoryStoreSweeps(t *testing.T) {
 	}
 	assert.LessOrEqual(t, maxSize, 4*1000+memShards*minTable)
 }
+
+// TestMemoryStoreSpareBounded checks that the slots a rebuild leaves for
+// the next to reuse are never more than twice the tables' size: after a
+// burst, the store gives the burst's memory back.
+func TestMemoryStoreSpareBounded(t *testing.T) {
+	ctx := context.Background()
+	base := time.Unix(1_700_000_000, 0)
+	s := NewMemoryStore()
+	for i := range 100_000 {
+		_, err := s.Take(ctx, base, Request{Message: fmt.Sprint("burst-", i), Remember: time.Second, Takes: []Take{{Key: fmt.Sprint("k-", i), Interval: time.Second, Burst: 1, Cost: 1}}})
+		require.NoError(t, err)
+	}
+	burst := cap(s.spareAdmitted)
+	for i := range 2 * memShards { // each Take sweeps the next shard
+		_, err := s.Take(ctx, base.Add(2*time.Minute), Request{Message: fmt.Sprint("after-", i), Remember: time.Second, Takes: []Take{{Key: "k", Interval: time.Second, Burst: 1_000, Cost: 1}}})
+		require.NoError(t, err)
+	}
+	largest := 0
+	for i := range s.shards {
+		largest = max(largest, len(s.shards[i].admitted.slots), len(s.shards[i].cells.slots))
+	}
+	assert.Greater(t, burst, 4*minTable, "the burst grew the tables")
+	assert.LessOrEqual(t, cap(s.spareAdmitted), 2*largest)
+	assert.LessOrEqual(t, cap(s.spareCells), 2*largest)
+}
