@@ -36,7 +36,7 @@ var (
 	// rssLine is a line of BenchmarkFirstRender or BenchmarkHostMemory,
 	// which report no allocations, and the latter a peak RSS.
 	// metric is a custom metric reported with b.ReportMetric.
-	metric  = regexp.MustCompile(`\s(-?[\d.]+) ([a-z-]+-ns/send|median-overhead-%)`)
+	metric  = regexp.MustCompile(`\s(-?[\d.]+) ([a-z-]+-ns/send|(?:median|trimmed)-overhead-%)`)
 	rssLine = regexp.MustCompile(`^(Benchmark(?:FirstRender|HostMemory)\S*?)(-\d+)?\s+\d+\s+([\d.]+) ns/op(?:\s+([\d.]+) host-peak-RSS-MiB)?`)
 )
 
@@ -140,12 +140,17 @@ func main() {
 			ratios[i] = gs[i] / cs[i]
 		}
 		courier, guarded, paired := median(cs), median(gs), median(ratios)
-		sends := "" // the overhead of the median send, from one goroutine
-		if ms := s.metrics["median-overhead-%"]; len(ms) > 0 {
-			sends = fmt.Sprintf("; of the median send %+.1f%%", median(ms))
+		if ts := s.metrics["trimmed-overhead-%"]; len(ts) > 0 {
+			// From one goroutine: judged on the trimmed mean (see
+			// BenchmarkGuardSend), which the machine's stalls move far
+			// less than the plain mean, shown beside it.
+			trimmed := median(ts)
+			fmt.Printf("| Send through the guard (in memory) within 5%% of Courier.Send (median of paired rounds; mean send, stalls of ten times the median left out) | twilio-form, %s | %.1f µs/send | %.1f µs/send | %+.1f%% (plain mean %+.1f%%, median send %+.1f%%) | %s |\n",
+				mode, guarded/1000, courier/1000, trimmed, (paired-1)*100, median(s.metrics["median-overhead-%"]), mark(trimmed <= 5))
+			continue
 		}
-		fmt.Printf("| Send through the guard (in memory) within 5%% of Courier.Send (median of paired rounds) | twilio-form, %s | %.1f µs/send | %.1f µs/send | %+.1f%% (ratio of medians %+.1f%%%s) | %s |\n",
-			mode, guarded/1000, courier/1000, (paired-1)*100, (guarded/courier-1)*100, sends, mark(paired <= 1.05))
+		fmt.Printf("| Send through the guard (in memory) within 5%% of Courier.Send (median of paired rounds) | twilio-form, %s | %.1f µs/send | %.1f µs/send | %+.1f%% (ratio of medians %+.1f%%) | %s |\n",
+			mode, guarded/1000, courier/1000, (paired-1)*100, (guarded/courier-1)*100, mark(paired <= 1.05))
 	}
 	for _, mode := range []string{"recommended/seq", "recommended/par8", "all-limits/seq", "all-limits/par8"} {
 		ns, allocs := get("BenchmarkCheck/" + mode)
