@@ -17,22 +17,24 @@ import (
 // now, and hands the others to the Sender it wraps. It is immutable after
 // New and safe for concurrent use by multiple goroutines.
 type Guard struct {
-	next         smscourier.Sender
+	// What a check reads, first, in two cache lines.
+	next       smscourier.Sender
+	mem        *MemoryStore // the store, when a MemoryStore: keys as fingerprints
+	plan       []planned    // with a MemoryStore: what a check reads of the limits
+	limits     []limit
+	numbers    *numberCache
+	now        func() time.Time
+	remember   time.Duration
+	dryRun     bool
+	failClosed uint8 // a bit for each limitKind that fails closed
+
 	policy       policy
-	limits       []limit
 	prefixDigits int
-	remember     time.Duration
-	dryRun       bool
-	failClosed   uint8 // a bit for each limitKind that fails closed
 	store        Store
-	peeker       Peeker       // nil: the store cannot peek
-	mem          *MemoryStore // the store, when a MemoryStore: keys as fingerprints
-	secret       [32]byte     // keys the hashes that make Store keys
-	numbers      *numberCache
-	plan         []planned              // with a MemoryStore: what a check reads of the limits
+	peeker       Peeker                 // nil: the store cannot peek
+	secret       [32]byte               // keys the hashes that make Store keys
 	logger       *slog.Logger           // nil: no logging
 	observer     func(smscourier.Event) // nil: none
-	now          func() time.Time
 }
 
 var _ smscourier.Sender = (*Guard)(nil)

@@ -168,12 +168,16 @@ func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) 
 }
 
 // planned is, with a MemoryStore, what a check reads of a limit, in one
-// small array (Guard.plan) rather than the limits themselves: the limit's
-// take, but for the group of a subject the message decides (a number's,
-// a requester's) and the cost of a segment budget.
+// small array (Guard.plan, 32 bytes a limit) rather than the limits
+// themselves: the limit's take, but for the group of a subject the
+// message decides (a number's, a requester's) and the cost of a segment
+// budget.
 type planned struct {
-	take     memTake
+	group    memKey // for a global limit; 0 for the others
+	interval int64  // nanoseconds
+	burst    int64
 	kind     limitKind
+	cell     uint8
 	segments bool
 }
 
@@ -181,11 +185,7 @@ type planned struct {
 func newPlan(limits []limit) []planned {
 	plan := make([]planned, len(limits))
 	for i, l := range limits {
-		plan[i] = planned{
-			take:     memTake{group: l.group, cell: l.cell, interval: int64(l.interval), burst: int64(l.burst), cost: 1},
-			kind:     l.kind,
-			segments: l.segments,
-		}
+		plan[i] = planned{group: l.group, interval: int64(l.interval), burst: int64(l.burst), kind: l.kind, cell: l.cell, segments: l.segments}
 	}
 	return plan
 }
@@ -199,7 +199,7 @@ func (r *request) buildMem(g *Guard, m *smscourier.Message, n *number, key strin
 	count := 0
 	for i := range g.plan {
 		p := &g.plan[i]
-		tk := p.take
+		tk := memTake{group: p.group, cell: p.cell, interval: p.interval, burst: p.burst, cost: 1}
 		switch p.kind {
 		case kindRecipient, kindPrefix:
 			tk.group = n.subjects[p.kind]

@@ -37,6 +37,9 @@ type MemoryStore struct {
 	mu     sync.Mutex
 	shards [memShards]memShard
 	tick   uint8 // the shard the next Take considers sweeping
+	// sweepDue is the earliest time, in Unix nanoseconds, a shard's
+	// sweep is due: before it, a Take reads no shard to know.
+	sweepDue int64
 	// pending are admissions of fresh messages not yet in their shards'
 	// tables, npending of them: they are put there in batches.
 	pending  [memBatch]pendingAdmission
@@ -309,8 +312,10 @@ func (s *MemoryStore) decide(t int64, msg memKey, fresh bool, remember time.Dura
 			s.shards[msg.shard()].admitted.put(msg, t, &s.spareAdmitted).at = t + int64(remember)
 		}
 	}
-	s.sweep(s.tick%memShards, t)
-	s.tick++
+	if t >= s.sweepDue {
+		s.sweep(s.tick%memShards, t)
+		s.tick++
+	}
 	return dec
 }
 
@@ -351,6 +356,10 @@ func (s *MemoryStore) sweep(i uint8, t int64) {
 	sh.cells.rebuild(t, 0, &s.spareCells)
 	sh.admitted.rebuild(t, 0, &s.spareAdmitted)
 	sh.nextSweep = t + int64(sweepEvery)
+	s.sweepDue = sh.nextSweep
+	for i := range s.shards {
+		s.sweepDue = min(s.sweepDue, s.shards[i].nextSweep)
+	}
 }
 
 // size returns the number of cells and admissions s holds.
