@@ -199,15 +199,15 @@ func (r *request) buildMem(g *Guard, m *smscourier.Message, n *number, key strin
 	count := 0
 	for i := range g.plan {
 		p := &g.plan[i]
-		tk := memTake{group: p.group, cell: p.cell, interval: p.interval, burst: p.burst, cost: 1}
+		group := p.group
 		switch p.kind {
 		case kindRecipient, kindPrefix:
-			tk.group = n.subjects[p.kind]
+			group = n.subjects[p.kind]
 		case kindCountry:
 			if !n.country {
 				continue
 			}
-			tk.group = n.subjects[kindCountry]
+			group = n.subjects[kindCountry]
 		case kindRequester:
 			if m.Requester == "" {
 				continue
@@ -215,18 +215,22 @@ func (r *request) buildMem(g *Guard, m *smscourier.Message, n *number, key strin
 			if requester == 0 {
 				requester = memSubject(kindRequester, m.Requester)
 			}
-			tk.group = requester
+			group = requester
 		}
+		cost := int64(1)
 		if p.segments {
 			if segments == 0 {
 				segments = int64(smscourier.Segments(m.Body).Segments)
 			}
-			tk.cost = segments
-			if tk.cost > tk.burst && r.tooLong < 0 {
+			cost = segments
+			if cost > p.burst && r.tooLong < 0 {
 				r.tooLong = count
 			}
 		}
-		r.mtakes[count] = tk
+		// Field by field: a struct built aside and copied in would be
+		// read back wider than it was written, which stalls the copy.
+		tk := &r.mtakes[count]
+		tk.group, tk.cell, tk.interval, tk.burst, tk.cost = group, p.cell, p.interval, p.burst, cost
 		r.limits[count] = &g.limits[i]
 		r.kinds |= 1 << p.kind
 		count++

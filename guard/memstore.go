@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
-	"slices"
 	"sync"
 	"time"
 )
@@ -94,6 +93,9 @@ type memShard struct {
 // cellTimes are the theoretical arrival times of an entry's cells, in Unix
 // nanoseconds, by cell.
 type cellTimes [memCells]int64
+
+// decide writes an entry's cells one by one, all memCells of them.
+var _ = [1]struct{}{}[memCells-3]
 
 // memTake is a take whose key is the fingerprint group, in its cell cell.
 // A Take of a Request is the cell 0 of its own group.
@@ -267,7 +269,8 @@ func (s *MemoryStore) decide(t int64, msg memKey, fresh bool, remember time.Dura
 	var buf [maxLimits]memGroup
 	groups := buf[:0]
 	dec := Decision{Allowed: true, Refused: -1}
-	for i, tk := range takes {
+	for i := range takes {
+		tk := &takes[i] // not a copy: see request.buildMem
 		g := -1
 		for j := range groups {
 			if groups[j].key == tk.group {
@@ -276,11 +279,13 @@ func (s *MemoryStore) decide(t int64, msg memKey, fresh bool, remember time.Dura
 			}
 		}
 		if g < 0 {
-			gr := memGroup{key: tk.group}
+			// Field by field, as request.buildMem fills its takes.
+			g, groups = len(groups), append(groups, memGroup{})
+			gr := &groups[g]
+			gr.key = tk.group
 			if sl := s.shards[tk.group.shard()].cells.get(tk.group); sl != nil {
 				gr.times = sl.val
 			}
-			g, groups = len(groups), append(groups, gr)
 		}
 		// A take of a cell taken before in the request sees that take.
 		tat := max(groups[g].times[tk.cell], t)
@@ -300,7 +305,10 @@ func (s *MemoryStore) decide(t int64, msg memKey, fresh bool, remember time.Dura
 	for i := range groups {
 		gr := &groups[i]
 		sl := s.shards[gr.key.shard()].cells.put(gr.key, t, &s.spareCells)
-		sl.val, sl.at = gr.times, slices.Max(gr.times[:])
+		// One by one, as they were written (see request.buildMem).
+		t0, t1, t2 := gr.times[0], gr.times[1], gr.times[2]
+		sl.val[0], sl.val[1], sl.val[2] = t0, t1, t2
+		sl.at = max(t0, t1, t2)
 	}
 	if hasMsg && remember > 0 {
 		if fresh {
