@@ -21,8 +21,8 @@ import (
 // subject (a number's three recipient limits, say) in one entry, read
 // together. The admissions of messages whose idempotency keys a Guard
 // made itself, which no earlier request can have admitted, are not
-// looked up, and are put in the tables 64 at a time, so that their cache
-// misses overlap. A table is rebuilt without the entries whose theoretical
+// looked up, and are put in the tables 64 at a time (which measured
+// faster than one at a time: see docs/guard.md). A table is rebuilt without the entries whose theoretical
 // arrival times have all passed and the admissions past their Remember
 // whenever it is three quarters full, and each Take rebuilds the next
 // shard in turn when a minute has passed (by the times Take is given)
@@ -43,7 +43,6 @@ type MemoryStore struct {
 	// tables, npending of them: they are put there in batches.
 	pending  [memBatch]pendingAdmission
 	npending int
-	touched  int64 // what flush read ahead, kept so that the reads stay
 	// spareCells and spareAdmitted are the slots of the tables rebuilt
 	// last, for the next rebuilds to reuse.
 	spareCells    []slot[cellTimes]
@@ -135,14 +134,6 @@ func (tb *table[V]) get(k memKey) *slot[V] {
 			return nil
 		}
 	}
-}
-
-// first returns the time in k's first slot; 0 in a table of none.
-func (tb *table[V]) first(k memKey) int64 {
-	if len(tb.slots) == 0 {
-		return 0
-	}
-	return tb.slots[k.home(len(tb.slots)-1)].at
 }
 
 // put returns k's slot, a new one when it has none, valid until the next
@@ -338,17 +329,9 @@ func (s *MemoryStore) admitted(msg memKey, t int64) bool {
 	return sl != nil && sl.at > t
 }
 
-// flush puts the pending admissions in their shards' tables. It first
-// reads the first slot of each, in a loop of independent loads, so that
-// the processor waits for their cache misses all at once.
+// flush puts the pending admissions in their shards' tables.
 func (s *MemoryStore) flush(t int64) {
-	pending := s.pending[:s.npending]
-	var sum int64
-	for _, p := range pending {
-		sum += s.shards[p.key.shard()].admitted.first(p.key)
-	}
-	s.touched = sum
-	for _, p := range pending {
+	for _, p := range s.pending[:s.npending] {
 		s.shards[p.key.shard()].admitted.put(p.key, t, &s.spareAdmitted).at = p.at
 	}
 	s.npending = 0

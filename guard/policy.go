@@ -62,9 +62,9 @@ type number struct {
 }
 
 // numberInfo is what libphonenumber says of an E.164 number, and what
-// a Guard made of it. Its first 64 bytes, a cache line, hold what a check
-// reads: the rest is read when a message is refused, or with a Store
-// other than a MemoryStore.
+// a Guard made of it. Its first 40 bytes hold what a check reads: the
+// rest is read when a message is refused, or with a Store other than a
+// MemoryStore.
 type numberInfo struct {
 	fp uint64 // numberCache's second fingerprint of the number
 	// subjects are, with a MemoryStore, the store's fingerprints of the
