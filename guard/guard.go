@@ -20,7 +20,7 @@ type Guard struct {
 	// What a check reads, first, in two cache lines.
 	next       smscourier.Sender
 	mem        *MemoryStore // the store, when a MemoryStore: keys as fingerprints
-	plan       []planned    // with a MemoryStore: what a check reads of the limits
+	plan       []planned    // what a check reads of the limits
 	limits     []limit
 	numbers    *numberCache
 	now        func() time.Time
@@ -88,9 +88,7 @@ func New(next smscourier.Sender, cfg Config, opts ...Option) (*Guard, error) {
 		observer:     o.observer,
 		now:          o.now,
 	}
-	if mem != nil {
-		g.plan = newPlan(g.limits)
-	}
+	g.plan = newPlan(g.limits)
 	if g.prefixDigits == 0 {
 		g.prefixDigits = DefaultPrefixDigits
 	}
@@ -173,7 +171,7 @@ func (g *Guard) Check(ctx context.Context, m smscourier.Message) error {
 	var r request
 	r.build(g, &m, &n, m.IdempotencyKey)
 	if r.tooLong >= 0 {
-		return &smscourier.BlockedError{Rule: r.limits[r.tooLong].rule, Country: n.region}
+		return &smscourier.BlockedError{Rule: r.rule(g, r.tooLong), Country: n.region}
 	}
 	dec, err := r.answer(ctx, g, false)
 	dec, err = r.checked(dec, err)
@@ -187,7 +185,7 @@ func (g *Guard) Check(ctx context.Context, m smscourier.Message) error {
 		return nil
 	}
 	if !dec.Allowed {
-		return &smscourier.BlockedError{Rule: r.limits[dec.Refused].rule, Country: n.region, RetryAfter: dec.RetryAfter}
+		return &smscourier.BlockedError{Rule: r.rule(g, dec.Refused), Country: n.region, RetryAfter: dec.RetryAfter}
 	}
 	return nil
 }
@@ -272,7 +270,7 @@ func (g *Guard) admit(ctx context.Context, m *smscourier.Message, fresh bool) er
 	r := request{fresh: fresh}
 	r.build(g, m, &n, m.IdempotencyKey)
 	if r.tooLong >= 0 {
-		return g.refuse(ctx, m, &n, &smscourier.BlockedError{Rule: r.limits[r.tooLong].rule, Country: n.region}, nil)
+		return g.refuse(ctx, m, &n, &smscourier.BlockedError{Rule: r.rule(g, r.tooLong), Country: n.region}, nil)
 	}
 	dec, err := r.answer(ctx, g, true)
 	dec, err = r.checked(dec, err)
@@ -290,7 +288,7 @@ func (g *Guard) admit(ctx context.Context, m *smscourier.Message, fresh bool) er
 		}
 		return nil
 	case !dec.Allowed:
-		return g.refuse(ctx, m, &n, &smscourier.BlockedError{Rule: r.limits[dec.Refused].rule, Country: n.region, RetryAfter: dec.RetryAfter}, nil)
+		return g.refuse(ctx, m, &n, &smscourier.BlockedError{Rule: r.rule(g, dec.Refused), Country: n.region, RetryAfter: dec.RetryAfter}, nil)
 	}
 	return nil
 }

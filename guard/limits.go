@@ -41,7 +41,6 @@ type limit struct {
 	// fingerprint of its subject: messages or segments).
 	cell  uint8
 	group memKey
-	index int // in the Guard's limits
 }
 
 // kindNames tag the subjects of each kind in their keys.
@@ -58,7 +57,7 @@ const maxLimits = 10
 func newLimits(l Limits, secret *[32]byte, mem *MemoryStore) []limit {
 	var out []limit
 	add := func(rule string, kind limitKind, cell uint8, interval time.Duration, burst int, segments bool) {
-		lim := limit{rule: rule, kind: kind, cell: cell, interval: interval, burst: burst, segments: segments, mask: sha256.Sum256([]byte(rule)), index: len(out)}
+		lim := limit{rule: rule, kind: kind, cell: cell, interval: interval, burst: burst, segments: segments, mask: sha256.Sum256([]byte(rule))}
 		if kind == kindGlobal {
 			if mem != nil {
 				budget := "messages"
@@ -99,10 +98,10 @@ const keyLen = 43
 // a Store other than a MemoryStore, but for its keys (one string) and
 // its takes (one slice).
 type request struct {
-	limits [maxLimits]*limit // the limits drawn on, by take
-	costs  [maxLimits]int    // the cost of each take
-	count  int               // the takes
-	kinds  uint8             // a bit for each limitKind drawn on
+	index [maxLimits]uint8 // the limit of each take, in the Guard's limits
+	costs [maxLimits]int64 // the cost of each take
+	count int              // the takes
+	kinds uint8            // a bit for each limitKind drawn on
 	// tooLong is the index of a segment budget the message is longer
 	// than, -1 when none.
 	tooLong int
@@ -133,14 +132,13 @@ type request struct {
 // The limits of one subject are cells of one entry, by rule (limit.cell).
 func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) {
 	r.tooLong = -1
-	if g.mem != nil {
-		r.buildMem(g, m, n, key)
-		return
-	}
-	segments := 0
-	for i := range g.limits {
-		l := &g.limits[i]
-		switch l.kind {
+	mem := g.mem != nil
+	var requester memKey
+	segments := int64(0)
+	count := 0 // r.count, in a register
+	for i := range g.plan {
+		p := &g.plan[i]
+		switch p.kind {
 		case kindRequester:
 			if m.Requester == "" {
 				continue
@@ -150,26 +148,50 @@ func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) 
 				continue
 			}
 		}
-		cost := 1
-		if l.segments {
+		cost := int64(1)
+		if p.segments {
 			if segments == 0 {
-				segments = smscourier.Segments(m.Body).Segments
+				segments = int64(smscourier.Segments(m.Body).Segments)
 			}
 			cost = segments
-			if cost > l.burst && r.tooLong < 0 {
-				r.tooLong = r.count
+			if cost > p.burst && r.tooLong < 0 {
+				r.tooLong = count
 			}
 		}
-		r.limits[r.count], r.costs[r.count] = l, cost
-		r.kinds |= 1 << l.kind
-		r.count++
+		if mem {
+			group := p.group
+			switch p.kind {
+			case kindRecipient, kindPrefix, kindCountry:
+				group = n.subjects[p.kind]
+			case kindRequester:
+				if requester == 0 {
+					requester = memSubject(kindRequester, m.Requester)
+				}
+				group = requester
+			}
+			// Field by field: a struct built aside and copied in would be
+			// read back wider than it was written, which stalls the copy.
+			tk := &r.mtakes[count]
+			tk.group, tk.cell, tk.interval, tk.burst, tk.cost = group, p.cell, p.interval, p.burst, cost
+		}
+		r.index[count], r.costs[count] = uint8(i), cost
+		r.kinds |= 1 << p.kind
+		count++
+	}
+	r.count = count
+	if mem {
+		r.mmsg = memAdmission(key, n.subjects[kindRecipient])
+		return
 	}
 	r.buildStore(g, m, n, key)
 }
 
-// planned is, with a MemoryStore, what a check reads of a limit, in one
-// small array (Guard.plan, 32 bytes a limit) rather than the limits
-// themselves: the limit's take, but for the group of a subject the
+// rule returns the rule of r's take i.
+func (r *request) rule(g *Guard, i int) string { return g.limits[r.index[i]].rule }
+
+// planned is what a check reads of a limit, in one small array
+// (Guard.plan, 32 bytes a limit) rather than the limits themselves: with
+// a MemoryStore, the limit's take, but for the group of a subject the
 // message decides (a number's, a requester's) and the cost of a segment
 // budget.
 type planned struct {
@@ -190,54 +212,6 @@ func newPlan(limits []limit) []planned {
 	return plan
 }
 
-// buildMem fills r for a MemoryStore: its takes, from g.plan, and its
-// admission.
-func (r *request) buildMem(g *Guard, m *smscourier.Message, n *number, key string) {
-	r.mmsg = memAdmission(key, n.subjects[kindRecipient])
-	var requester memKey
-	segments := int64(0)
-	count := 0
-	for i := range g.plan {
-		p := &g.plan[i]
-		group := p.group
-		switch p.kind {
-		case kindRecipient, kindPrefix:
-			group = n.subjects[p.kind]
-		case kindCountry:
-			if !n.country {
-				continue
-			}
-			group = n.subjects[kindCountry]
-		case kindRequester:
-			if m.Requester == "" {
-				continue
-			}
-			if requester == 0 {
-				requester = memSubject(kindRequester, m.Requester)
-			}
-			group = requester
-		}
-		cost := int64(1)
-		if p.segments {
-			if segments == 0 {
-				segments = int64(smscourier.Segments(m.Body).Segments)
-			}
-			cost = segments
-			if cost > p.burst && r.tooLong < 0 {
-				r.tooLong = count
-			}
-		}
-		// Field by field: a struct built aside and copied in would be
-		// read back wider than it was written, which stalls the copy.
-		tk := &r.mtakes[count]
-		tk.group, tk.cell, tk.interval, tk.burst, tk.cost = group, p.cell, p.interval, p.burst, cost
-		r.limits[count] = &g.limits[i]
-		r.kinds |= 1 << p.kind
-		count++
-	}
-	r.count = count
-}
-
 // buildStore makes r.req for a Store other than a MemoryStore: its
 // admission and requester keys in one string, its takes in one slice.
 func (r *request) buildStore(g *Guard, m *smscourier.Message, n *number, key string) {
@@ -247,25 +221,26 @@ func (r *request) buildStore(g *Guard, m *smscourier.Message, n *number, key str
 	if r.kinds&(1<<kindRequester) != 0 {
 		requester = subjectDigest(&g.secret, kindRequester, m.Requester, "")
 	}
-	for _, l := range r.limits[:r.count] {
-		if l.kind == kindRequester {
+	for _, i := range r.index[:r.count] {
+		if l := &g.limits[i]; l.kind == kindRequester {
 			keys = appendKey(keys, requester, &l.mask)
 		}
 	}
 	all := string(keys)
 	next := keyLen
 	takes := make([]Take, r.count)
-	for i, l := range r.limits[:r.count] {
-		tk := Take{Interval: l.interval, Burst: l.burst, Cost: r.costs[i]}
+	for j, i := range r.index[:r.count] {
+		l := &g.limits[i]
+		tk := Take{Interval: l.interval, Burst: l.burst, Cost: int(r.costs[j])}
 		switch l.kind {
 		case kindGlobal:
 			tk.Key = l.key
 		case kindRequester:
 			tk.Key, next = all[next:next+keyLen], next+keyLen
 		default:
-			tk.Key = n.keys[l.index]
+			tk.Key = n.keys[i]
 		}
-		takes[i] = tk
+		takes[j] = tk
 	}
 	r.req = Request{Message: all[:keyLen], Remember: g.remember, Takes: takes}
 }
