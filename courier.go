@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/smscourier/smscourier/internal/jsonnetfast"
+	"github.com/smscourier/smscourier/internal/jsontext"
 )
 
 // Limits on reading a gateway's reply.
@@ -793,10 +794,10 @@ func (c *Courier) interpret(ctx context.Context, p *prepared, req *http.Request,
 		ok = *v.OK
 	}
 	if ok {
-		return scalarText(v.MessageID), nil
+		return jsontext.Scalar(v.MessageID), nil
 	}
 	ge := newGatewayError(resp, body)
-	ge.ErrorCode = scalarText(v.ErrorCode)
+	ge.ErrorCode = jsontext.Scalar(v.ErrorCode)
 	if v.ErrorMessage != nil {
 		ge.ErrorMessage = *v.ErrorMessage
 	}

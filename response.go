@@ -86,20 +86,6 @@ func parseVerdict(out string) (verdict, error) {
 	return v, nil
 }
 
-// scalarText renders a JSON string or number as text; anything else, and
-// null, as "".
-func scalarText(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
-}
-
 // newGatewayError describes a reply outside 2xx, or one a response template
 // judged a failure.
 func newGatewayError(resp *http.Response, body []byte) *GatewayError {

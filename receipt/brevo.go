@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smscourier/smscourier"
+	"github.com/smscourier/smscourier/internal/jsontext"
 )
 
 // BrevoOptions configures the Verifier of Brevo's SMS webhooks. Set Auth,
@@ -101,7 +102,7 @@ func (v *brevoVerifier) Verify(r *http.Request, body []byte, now time.Time) ([]R
 		if !ok {
 			continue
 		}
-		id := jsonScalarText(ev.MessageID)
+		id := jsontext.Scalar(ev.MessageID)
 		if id == "" {
 			return nil, fmt.Errorf("%w: brevo: an SMS event without messageId", ErrMalformed)
 		}

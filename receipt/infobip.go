@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/smscourier/smscourier/internal/jsontext"
 )
 
 type infobipVerifier struct {
@@ -75,7 +77,7 @@ func (v *infobipVerifier) Verify(r *http.Request, body []byte, now time.Time) ([
 		if res.Status == nil {
 			continue
 		}
-		id := jsonScalarText(res.MessageID)
+		id := jsontext.Scalar(res.MessageID)
 		if id == "" {
 			return nil, fmt.Errorf("%w: infobip: a report without messageId", ErrMalformed)
 		}

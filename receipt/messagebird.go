@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/smscourier/smscourier"
+	"github.com/smscourier/smscourier/internal/jsontext"
 )
 
 // messageBirdSignatureHeader carries MessageBird's signed JWT.
@@ -230,7 +231,7 @@ func callbackValues(r *http.Request, body []byte) (url.Values, []byte, error) {
 			return nil, nil, errors.New("the body is not a JSON object")
 		}
 		for k, v := range obj {
-			if s := jsonScalarText(v); s != "" {
+			if s := jsontext.Scalar(v); s != "" {
 				values.Set(k, s)
 			}
 		}

@@ -1,7 +1,6 @@
 package receipt
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/smscourier/smscourier"
+	"github.com/smscourier/smscourier/internal/jsontext"
 )
 
 // The headers of Sinch's HMAC callback signature.
@@ -211,7 +211,7 @@ func sinchReceipt(batchID, status string, code json.RawMessage, at time.Time, bo
 		Raw:            Raw(body),
 	}
 	if rc.Status == StatusUndelivered || rc.Status == StatusFailed {
-		if c := jsonScalarText(code); c != "" && c != "0" {
+		if c := jsontext.Scalar(code); c != "" && c != "0" {
 			rc.ErrorCode = c
 		}
 	}
@@ -234,22 +234,4 @@ func sinchStatus(s string) Status {
 		return StatusFailed
 	}
 	return StatusUnknown
-}
-
-// jsonScalarText renders a JSON string or number as text (a number as
-// written, so that large ids stay exact); anything else, and null, as "".
-func jsonScalarText(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
 }
