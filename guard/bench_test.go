@@ -293,3 +293,63 @@ func BenchmarkCheckEvicted(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckInSend measures the check of BenchmarkCheck where
+// BenchmarkGuardSend runs it, among sends: each check is followed by a
+// Courier's send of its message to a loopback gateway, and it reports the
+// check's median time (check-ns) and the mean of its fastest 99%
+// (check-mean99-ns), less the median of two clock readings with nothing
+// between them (clock-ns, reported too). Unlike BenchmarkGuardSend, which
+// takes a small difference of two long sends, it times the check alone,
+// so that a change to it shows in a few runs.
+func BenchmarkCheckInSend(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		all  bool
+	}{{name: "recommended"}, {name: "all-limits", all: true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusCreated)
+				_, _ = io.WriteString(w, `{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued"}`)
+			}))
+			b.Cleanup(srv.Close)
+			plain := benchCourier(b, srv.URL)
+			g, err := New(benchCourier(b, srv.URL), benchConfig(bc.all), WithClock(benchClock()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, to := range benchNumbers {
+				g.inspect(to)
+			}
+			ctx := context.Background()
+			var checks, clock []time.Duration
+			for i := 0; b.Loop(); i++ {
+				m := benchMessage(0, i)
+				m.IdempotencyKey = smscourier.NewIdempotencyKey()
+				start := time.Now()
+				err := g.admit(ctx, &m, true)
+				checked := time.Now()
+				end := time.Now()
+				checks, clock = append(checks, checked.Sub(start)), append(clock, end.Sub(checked))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := plain.SendMessage(ctx, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			slices.Sort(checks)
+			c := float64(medianDuration(clock))
+			fastest := checks[:max(1, len(checks)*99/100)]
+			var sum time.Duration
+			for _, d := range fastest {
+				sum += d
+			}
+			b.ReportMetric(float64(checks[len(checks)/2])-c, "check-ns")
+			b.ReportMetric(float64(sum)/float64(len(fastest))-c, "check-mean99-ns")
+			b.ReportMetric(c, "clock-ns")
+		})
+	}
+}

@@ -20,7 +20,7 @@ type Guard struct {
 	// What a check reads, first, in two cache lines.
 	next       smscourier.Sender
 	mem        *MemoryStore // the store, when a MemoryStore: keys as fingerprints
-	plan       []planned    // what a check reads of the limits
+	mplan      guardPlan    // with a MemoryStore, its plan of the limits
 	limits     []limit
 	numbers    *numberCache
 	now        func() time.Time
@@ -83,12 +83,14 @@ func New(next smscourier.Sender, cfg Config, opts ...Option) (*Guard, error) {
 		remember:     orDefault(cfg.Remember, DefaultRemember),
 		dryRun:       cfg.DryRun,
 		store:        o.store,
-		numbers:      newNumberCache(cacheSets),
+		numbers:      newNumberCache(cacheLines),
 		logger:       o.logger,
 		observer:     o.observer,
 		now:          o.now,
 	}
-	g.plan = newPlan(g.limits)
+	if g.mem != nil {
+		g.mplan = newGuardPlan(g.limits)
+	}
 	if g.prefixDigits == 0 {
 		g.prefixDigits = DefaultPrefixDigits
 	}
@@ -209,9 +211,10 @@ func (g *Guard) inspect(to string) number {
 	if !smscourier.IsE164(s) {
 		info := &numberInfo{canonical: s, typ: TypeUnknown}
 		g.fill(info, false)
-		return number{numberInfo: info}
+		return number{numberHot: info.numberHot, numberInfo: info}
 	}
-	return number{e164: true, numberInfo: g.numbers.get(s, g.fillE164)}
+	hot, info := g.numbers.get(s, g.fillE164)
+	return number{e164: true, numberHot: hot, numberInfo: info}
 }
 
 // fillE164 is fill for an E.164 number.
@@ -223,7 +226,7 @@ func (g *Guard) fillE164(info *numberInfo) { g.fill(info, true) }
 // recipient, which keys admissions); with another Store, the Store keys,
 // in one string, so that they are read together.
 func (g *Guard) fill(info *numberInfo, e164 bool) {
-	n := number{e164: e164, numberInfo: info}
+	n := number{e164: e164, numberHot: info.numberHot, numberInfo: info}
 	info.rule = g.policy.rule(&n)
 	info.blocked = info.rule != ""
 	info.country = info.region != "" || e164

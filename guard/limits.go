@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"hash/maphash"
+	"slices"
 	"time"
 
 	"github.com/smscourier/smscourier"
@@ -98,19 +99,25 @@ const keyLen = 43
 // a Store other than a MemoryStore, but for its keys (one string) and
 // its takes (one slice).
 type request struct {
-	index [maxLimits]uint8 // the limit of each take, in the Guard's limits
-	costs [maxLimits]int64 // the cost of each take
-	count int              // the takes
-	kinds uint8            // a bit for each limitKind drawn on
-	// tooLong is the index of a segment budget the message is longer
-	// than, -1 when none.
+	// count is the takes; with a MemoryStore, the Guard's limits, each
+	// take the limit of its index.
+	count int
+	// tooLong is the take of a segment budget the message is longer than,
+	// -1 when none.
 	tooLong int
-	// With a MemoryStore: the fingerprint of the admission, and the takes.
-	mmsg   memKey
-	fresh  bool // the Guard made the message's idempotency key
-	mtakes [maxLimits]memTake
-	// With another Store.
-	req Request
+	// With a MemoryStore: the fingerprints of the message's subjects, by
+	// limitKind (0 for a subject it does not have: no requester, say),
+	// its segments, and the fingerprint of its admission.
+	subjects [kindCount]memKey
+	segments int64
+	mmsg     memKey
+	fresh    bool // the Guard made the message's idempotency key
+	// With another Store: the limit and the cost of each take, a bit for
+	// each limitKind drawn on, and the Request.
+	index [maxLimits]uint8
+	costs [maxLimits]int64
+	kinds uint8
+	req   Request
 }
 
 // build fills r with the takes of m, to n, under g's limits, and the
@@ -129,16 +136,32 @@ type request struct {
 // keys are not SHA-256 digests but the store's own 64-bit fingerprints,
 // made with its random seed (memSubject) of the same tagged subjects: as
 // unpredictable to anyone outside the process, and a tenth of the cost.
-// The limits of one subject are cells of one entry, by rule (limit.cell).
+// The limits of one subject are cells of one entry, by rule (limit.cell),
+// in the Guard's plan (guardPlan), made in New: a request is then only
+// the message's subjects.
 func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) {
 	r.tooLong = -1
-	mem := g.mem != nil
-	var requester memKey
+	if g.mem != nil {
+		r.count = len(g.limits)
+		r.subjects[kindRecipient] = n.subjects[kindRecipient]
+		r.subjects[kindPrefix] = n.subjects[kindPrefix]
+		r.subjects[kindCountry] = n.subjects[kindCountry] // 0 without a country
+		if g.mplan.requester && m.Requester != "" {
+			r.subjects[kindRequester] = memSubject(kindRequester, m.Requester)
+		}
+		if g.mplan.segments {
+			r.segments = int64(smscourier.Segments(m.Body).Segments)
+			if r.segments > g.mplan.minBurst {
+				r.tooLong = g.tooLong(r.segments)
+			}
+		}
+		r.mmsg = memAdmission(key, n.subjects[kindRecipient])
+		return
+	}
 	segments := int64(0)
-	count := 0 // r.count, in a register
-	for i := range g.plan {
-		p := &g.plan[i]
-		switch p.kind {
+	for i := range g.limits {
+		l := &g.limits[i]
+		switch l.kind {
 		case kindRequester:
 			if m.Requester == "" {
 				continue
@@ -149,67 +172,90 @@ func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) 
 			}
 		}
 		cost := int64(1)
-		if p.segments {
+		if l.segments {
 			if segments == 0 {
 				segments = int64(smscourier.Segments(m.Body).Segments)
 			}
-			cost = segments
-			if cost > p.burst && r.tooLong < 0 {
-				r.tooLong = count
+			if cost = segments; cost > int64(l.burst) && r.tooLong < 0 {
+				r.tooLong = r.count
 			}
 		}
-		if mem {
-			group := p.group
-			switch p.kind {
-			case kindRecipient, kindPrefix, kindCountry:
-				group = n.subjects[p.kind]
-			case kindRequester:
-				if requester == 0 {
-					requester = memSubject(kindRequester, m.Requester)
-				}
-				group = requester
-			}
-			// Field by field: a struct built aside and copied in would be
-			// read back wider than it was written, which stalls the copy.
-			tk := &r.mtakes[count]
-			tk.group, tk.cell, tk.interval, tk.burst, tk.cost = group, p.cell, p.interval, p.burst, cost
-		}
-		r.index[count], r.costs[count] = uint8(i), cost
-		r.kinds |= 1 << p.kind
-		count++
-	}
-	r.count = count
-	if mem {
-		r.mmsg = memAdmission(key, n.subjects[kindRecipient])
-		return
+		r.index[r.count], r.costs[r.count] = uint8(i), cost
+		r.kinds |= 1 << l.kind
+		r.count++
 	}
 	r.buildStore(g, m, n, key)
 }
 
 // rule returns the rule of r's take i.
-func (r *request) rule(g *Guard, i int) string { return g.limits[r.index[i]].rule }
-
-// planned is what a check reads of a limit, in one small array
-// (Guard.plan, 32 bytes a limit) rather than the limits themselves: with
-// a MemoryStore, the limit's take, but for the group of a subject the
-// message decides (a number's, a requester's) and the cost of a segment
-// budget.
-type planned struct {
-	group    memKey // for a global limit; 0 for the others
-	interval int64  // nanoseconds
-	burst    int64
-	kind     limitKind
-	cell     uint8
-	segments bool
+func (r *request) rule(g *Guard, i int) string {
+	if g.mem == nil {
+		i = int(r.index[i])
+	}
+	return g.limits[i].rule
 }
 
-// newPlan returns the plan of limits.
-func newPlan(limits []limit) []planned {
-	plan := make([]planned, len(limits))
-	for i, l := range limits {
-		plan[i] = planned{group: l.group, interval: int64(l.interval), burst: int64(l.burst), kind: l.kind, cell: l.cell, segments: l.segments}
+// tooLong returns the first of g's segment budgets that a message of
+// segments segments is longer than, -1 when none is.
+func (g *Guard) tooLong(segments int64) int {
+	for i := range g.limits {
+		if l := &g.limits[i]; l.segments && segments > int64(l.burst) {
+			return i
+		}
 	}
-	return plan
+	return -1
+}
+
+// guardPlan is a Guard's limits as its MemoryStore answers them. The
+// groups of the memPlan are, in the order of their first limits, the
+// subjects of the recipient, prefix, country and requester limits, and
+// each budget (messages, segments) of the global limits; a group's cells
+// are its limits, each take the index of its limit.
+type guardPlan struct {
+	memPlan
+	requester bool  // a limit is per requester
+	segments  bool  // a limit is a segment budget
+	minBurst  int64 // the least burst of a segment budget
+}
+
+// newGuardPlan returns the guardPlan of limits.
+func newGuardPlan(limits []limit) guardPlan {
+	var p guardPlan
+	type id struct {
+		kind  limitKind
+		group memKey
+	}
+	var ids []id
+	var members [][]int
+	for i, l := range limits {
+		k := id{kind: l.kind, group: l.group}
+		g := slices.Index(ids, k)
+		if g < 0 {
+			g, ids, members = len(ids), append(ids, k), append(members, nil)
+		}
+		members[g] = append(members[g], i)
+		p.requester = p.requester || l.kind == kindRequester
+		if l.segments {
+			if !p.segments || int64(l.burst) < p.minBurst {
+				p.minBurst = int64(l.burst)
+			}
+			p.segments = true
+		}
+	}
+	for g, k := range ids {
+		pg := memPlanGroup{key: k.group, subject: k.kind, first: int32(len(p.cells))}
+		for _, i := range members[g] {
+			l := &limits[i]
+			cost := int64(1)
+			if l.segments {
+				cost = 0 // the message's segments
+			}
+			p.cells = append(p.cells, memPlanCell{interval: int64(l.interval), burst: int64(l.burst), cost: cost, take: int32(i), cell: l.cell})
+		}
+		pg.end = int32(len(p.cells))
+		p.groups = append(p.groups, pg)
+	}
+	return p
 }
 
 // buildStore makes r.req for a Store other than a MemoryStore: its
@@ -248,7 +294,7 @@ func (r *request) buildStore(g *Guard, m *smscourier.Message, n *number, key str
 // answer asks g's Store about r: Take when count, else Peek (g.peeker).
 func (r *request) answer(ctx context.Context, g *Guard, count bool) (Decision, error) {
 	if g.mem != nil {
-		return g.mem.decide(g.now().UnixNano(), r.mmsg, r.fresh, g.remember, r.mtakes[:r.count], count), nil
+		return g.mem.decide(g.now().UnixNano(), r.mmsg, r.fresh, g.remember, &g.mplan.memPlan, &r.subjects, r.segments, count), nil
 	}
 	if count {
 		return g.store.Take(ctx, g.now(), r.req)

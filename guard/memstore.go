@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"time"
 )
@@ -15,20 +16,20 @@ import (
 // A Request is answered under one mutex, so atomically. A key is kept as
 // a 64-bit fingerprint made with a seed random to the process: two keys
 // share a cell with odds of about one in 2^63 a pair (of a million keys,
-// one pair in 18 million million). Cells and
-// admissions are kept in 32 shards of open-addressing tables, where a
-// lookup reads one or two cache lines; a Guard keeps the cells of one
-// subject (a number's three recipient limits, say) in one entry, read
-// together. The admissions of messages whose idempotency keys a Guard
-// made itself, which no earlier request can have admitted, are not
-// looked up, and are put in the tables 64 at a time (which measured
-// faster than one at a time: see docs/guard.md). A table is rebuilt without the entries whose theoretical
-// arrival times have all passed and the admissions past their Remember
-// whenever it is three quarters full, and each Take rebuilds the next
-// shard in turn when a minute has passed (by the times Take is given)
-// since that shard last was: memory stays proportional to the cells and
-// admissions that still matter, and no Take waits for more than one shard
-// to be rebuilt.
+// one pair in 18 million million). Cells and admissions are kept in 32
+// shards of open-addressing tables, where a lookup reads one or two
+// cache lines; a Guard keeps the cells of one subject (a number's three
+// recipient limits, say) in one entry, read together, by a plan of its
+// limits it makes once. The admissions of messages whose idempotency
+// keys a Guard made itself, which no earlier request can have admitted,
+// are not looked up, and are put in the tables 64 at a time (which
+// measured faster than one at a time: see docs/guard.md). A table is
+// rebuilt without the entries whose theoretical arrival times have all
+// passed and the admissions past their Remember whenever it is three
+// quarters full, and each Take rebuilds the next shard in turn when a
+// minute has passed (by the times Take is given) since that shard last
+// was: memory stays proportional to the cells and admissions that still
+// matter, and no Take waits for more than one shard to be rebuilt.
 //
 // The zero MemoryStore is ready to use. It is safe for concurrent use by
 // multiple goroutines.
@@ -96,14 +97,33 @@ type cellTimes [memCells]int64
 // decide writes an entry's cells one by one, all memCells of them.
 var _ = [1]struct{}{}[memCells-3]
 
-// memTake is a take whose key is the fingerprint group, in its cell cell.
-// A Take of a Request is the cell 0 of its own group.
-type memTake struct {
-	group    memKey
-	cell     uint8
+// memPlan is a request as a MemoryStore answers it: groups of cells, a
+// group's cells those of one entry, read and written together. A Guard
+// makes its plan once, in New, so that a check builds nothing but the
+// subjects of its message; Take and Peek make one of a Request.
+type memPlan struct {
+	groups []memPlanGroup
+	cells  []memPlanCell // each group's, in the order of their takes
+}
+
+// memPlanGroup is one entry of a memPlan: the entry of key, or, when key
+// is 0, of the request's subject of kind subject (none when that is 0,
+// a message without a requester, say: its cells are not taken).
+type memPlanGroup struct {
+	key        memKey
+	subject    limitKind
+	first, end int32 // its cells: memPlan.cells[first:end]
+}
+
+// memPlanCell is a take of a cell of an entry: of cost cost (0: the
+// request's segments), interval and burst; take is the index a refusal
+// reports in Decision.Refused.
+type memPlanCell struct {
 	interval int64 // nanoseconds
 	burst    int64
 	cost     int64
+	take     int32
+	cell     uint8
 }
 
 // table maps fingerprints to values of type V and times, in Unix
@@ -225,81 +245,126 @@ func (s *MemoryStore) Peek(_ context.Context, now time.Time, req Request) (Decis
 }
 
 func (s *MemoryStore) answer(now time.Time, req Request, count bool) (Decision, error) {
-	var buf [maxLimits]memTake
-	takes := buf[:0]
+	// A plan of the Request's takes, a group for each key, in the order
+	// they first appear, its cells its takes (cell 0, that of a key's own
+	// entry), in order, so that a take sees the takes of its key before
+	// it.
+	var groupBuf [maxLimits]memPlanGroup
+	var cellBuf [maxLimits]memPlanCell
+	plan := memPlan{groups: groupBuf[:0], cells: cellBuf[:0]}
+	var ofBuf [maxLimits]int32
+	of := ofBuf[:0] // the group of each take
 	for _, tk := range req.Takes {
 		if tk.Interval <= 0 || tk.Burst < 1 || tk.Cost < 1 {
 			return Decision{Refused: -1}, errBadTake
 		}
-		takes = append(takes, memTake{group: fingerprint(tk.Key), interval: int64(tk.Interval), burst: int64(tk.Burst), cost: int64(tk.Cost)})
+		k := fingerprint(tk.Key)
+		g := slices.IndexFunc(plan.groups, func(pg memPlanGroup) bool { return pg.key == k })
+		if g < 0 {
+			g, plan.groups = len(plan.groups), append(plan.groups, memPlanGroup{key: k})
+		}
+		of = append(of, int32(g))
+		plan.groups[g].end++ // a count, until below
+	}
+	first := int32(0)
+	for g := range plan.groups {
+		n := plan.groups[g].end
+		plan.groups[g].first, plan.groups[g].end = first, first
+		first += n
+	}
+	plan.cells = slices.Grow(plan.cells, len(req.Takes))[:len(req.Takes)]
+	for i, tk := range req.Takes {
+		pg := &plan.groups[of[i]]
+		plan.cells[pg.end] = memPlanCell{interval: int64(tk.Interval), burst: int64(tk.Burst), cost: int64(tk.Cost), take: int32(i)}
+		pg.end++
 	}
 	var msg memKey
 	if req.Message != "" {
 		msg = fingerprint(req.Message)
 	}
-	return s.decide(now.UnixNano(), msg, false, req.Remember, takes, count), nil
+	return s.decide(now.UnixNano(), msg, false, req.Remember, &plan, nil, 0, count), nil
 }
 
-// memGroup is a working copy of an entry's cells.
-type memGroup struct {
-	key   memKey
+// memWork is a working copy of an entry's cells, and the entry's slot
+// (nil when it has none).
+type memWork struct {
+	key   memKey // 0: the group is not taken
+	slot  *slot[cellTimes]
 	times cellTimes
 }
 
-// decide answers takes at t (Unix nanoseconds), for the admission msg (0:
-// none; fresh when its key is new, so never admitted), remembered for
-// remember when allowed; and counts them when count. The takes are in
-// range.
-func (s *MemoryStore) decide(t int64, msg memKey, fresh bool, remember time.Duration, takes []memTake, count bool) Decision {
+// decide answers plan at t (Unix nanoseconds), with the request's
+// subjects (by limitKind; nil when the plan names every key) and segments,
+// for the admission msg (0: none; fresh when its key is new, so never
+// admitted), remembered for remember when allowed; and counts it when
+// count. Every take is in range. A refusal names the refused take of the
+// lowest index, and waits for the longest wait of all the refused.
+func (s *MemoryStore) decide(t int64, msg memKey, fresh bool, remember time.Duration, plan *memPlan, subjects *[kindCount]memKey, segments int64, count bool) Decision {
+	var buf [maxLimits]memWork
+	work := buf[:]
+	if len(plan.groups) > len(buf) {
+		work = make([]memWork, len(plan.groups))
+	}
 	hasMsg := msg != 0
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if hasMsg && !fresh && s.admitted(msg, t) {
 		return Decision{Allowed: true, Refused: -1}
 	}
-	var buf [maxLimits]memGroup
-	groups := buf[:0]
 	dec := Decision{Allowed: true, Refused: -1}
-	for i := range takes {
-		tk := &takes[i] // not a copy: see request.buildMem
-		g := -1
-		for j := range groups {
-			if groups[j].key == tk.group {
-				g = j
-				break
+	for g := range plan.groups {
+		pg := &plan.groups[g]
+		k := pg.key
+		if k == 0 {
+			if k = subjects[pg.subject]; k == 0 {
+				continue
 			}
 		}
-		if g < 0 {
-			// Field by field, as request.buildMem fills its takes.
-			g, groups = len(groups), append(groups, memGroup{})
-			gr := &groups[g]
-			gr.key = tk.group
-			if sl := s.shards[tk.group.shard()].cells.get(tk.group); sl != nil {
-				gr.times = sl.val
-			}
+		w := &work[g]
+		w.key = k
+		if sl := s.shards[k.shard()].cells.get(k); sl != nil {
+			// One by one, as they are written below: a copy read back
+			// wider than it was written stalls.
+			w.slot = sl
+			w.times[0], w.times[1], w.times[2] = sl.val[0], sl.val[1], sl.val[2]
 		}
-		// A take of a cell taken before in the request sees that take.
-		tat := max(groups[g].times[tk.cell], t)
-		next := tat + tk.cost*tk.interval
-		if wait := next - tk.burst*tk.interval - t; wait > 0 {
-			if dec.Allowed {
-				dec.Allowed, dec.Refused = false, i
+		for _, c := range plan.cells[pg.first:pg.end] {
+			cost := c.cost
+			if cost == 0 {
+				cost = segments
 			}
-			dec.RetryAfter = max(dec.RetryAfter, time.Duration(wait))
-			continue // later takes of the cell see this one uncounted
+			// By GCRA. A take of a cell taken before in the request sees
+			// that take; a refused one leaves the cell as it was.
+			next := max(w.times[c.cell], t) + cost*c.interval
+			if wait := next - c.burst*c.interval - t; wait > 0 {
+				if dec.Allowed || int(c.take) < dec.Refused {
+					dec.Allowed, dec.Refused = false, int(c.take)
+				}
+				dec.RetryAfter = max(dec.RetryAfter, time.Duration(wait))
+				continue
+			}
+			w.times[c.cell] = next
 		}
-		groups[g].times[tk.cell] = next
 	}
 	if !count || !dec.Allowed {
 		return dec
 	}
-	for i := range groups {
-		gr := &groups[i]
-		sl := s.shards[gr.key.shard()].cells.put(gr.key, t, &s.spareCells)
-		// One by one, as they were written (see request.buildMem).
-		t0, t1, t2 := gr.times[0], gr.times[1], gr.times[2]
-		sl.val[0], sl.val[1], sl.val[2] = t0, t1, t2
-		sl.at = max(t0, t1, t2)
+	// The entries found are written in place, then the new ones are put:
+	// a put may rebuild a table, which moves the slots found.
+	for _, insert := range [2]bool{false, true} {
+		for g := range plan.groups {
+			w := &work[g]
+			sl := w.slot
+			if w.key == 0 || (sl == nil) != insert {
+				continue
+			}
+			if insert {
+				sl = s.shards[w.key.shard()].cells.put(w.key, t, &s.spareCells)
+			}
+			t0, t1, t2 := w.times[0], w.times[1], w.times[2]
+			sl.val[0], sl.val[1], sl.val[2] = t0, t1, t2
+			sl.at = max(t0, t1, t2)
+		}
 	}
 	if hasMsg && remember > 0 {
 		if fresh {

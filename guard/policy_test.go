@@ -120,20 +120,20 @@ func TestInspect(t *testing.T) {
 		want   number
 		prefix string
 	}{
-		{to: gbMobile, want: number{e164: true, numberInfo: &numberInfo{canonical: gbMobile, ccLen: 2, region: "GB", typ: TypeMobile}}, prefix: "+44740"},
-		{to: "+44 (0)7400 123456", want: number{e164: true, numberInfo: &numberInfo{canonical: gbMobile, ccLen: 2, region: "GB", typ: TypeMobile}}, prefix: "+44740"},
-		{to: usNumber, want: number{e164: true, numberInfo: &numberInfo{canonical: usNumber, ccLen: 1, region: "US", typ: TypeFixedLineOrMobile}}, prefix: "+1201"},
-		{to: "+77011000000", want: number{e164: true, numberInfo: &numberInfo{canonical: "+77011000000", ccLen: 1, region: "KZ", typ: TypeMobile}}, prefix: "+7701"},
-		{to: "+998901000000", want: number{e164: true, numberInfo: &numberInfo{canonical: "+998901000000", ccLen: 3, region: "UZ", typ: TypeMobile}}, prefix: "+998901"},
-		{to: tollFreeNG, want: number{e164: true, numberInfo: &numberInfo{canonical: tollFreeNG, ccLen: 3, typ: TypeTollFree}}, prefix: "+800123"},
-		{to: unknownCode, want: number{e164: true, numberInfo: &numberInfo{canonical: unknownCode, ccLen: 3, typ: TypeUnknown}}, prefix: "+999123"},
-		{to: frInvalid, want: number{e164: true, numberInfo: &numberInfo{canonical: frInvalid, ccLen: 2, region: "FR", typ: TypeUnknown}}, prefix: "+3312"},
+		{to: gbMobile, want: number{e164: true, numberInfo: &numberInfo{numberHot: numberHot{ccLen: 2}, canonical: gbMobile, region: "GB", typ: TypeMobile}}, prefix: "+44740"},
+		{to: "+44 (0)7400 123456", want: number{e164: true, numberInfo: &numberInfo{numberHot: numberHot{ccLen: 2}, canonical: gbMobile, region: "GB", typ: TypeMobile}}, prefix: "+44740"},
+		{to: usNumber, want: number{e164: true, numberInfo: &numberInfo{numberHot: numberHot{ccLen: 1}, canonical: usNumber, region: "US", typ: TypeFixedLineOrMobile}}, prefix: "+1201"},
+		{to: "+77011000000", want: number{e164: true, numberInfo: &numberInfo{numberHot: numberHot{ccLen: 1}, canonical: "+77011000000", region: "KZ", typ: TypeMobile}}, prefix: "+7701"},
+		{to: "+998901000000", want: number{e164: true, numberInfo: &numberInfo{numberHot: numberHot{ccLen: 3}, canonical: "+998901000000", region: "UZ", typ: TypeMobile}}, prefix: "+998901"},
+		{to: tollFreeNG, want: number{e164: true, numberInfo: &numberInfo{numberHot: numberHot{ccLen: 3}, canonical: tollFreeNG, typ: TypeTollFree}}, prefix: "+800123"},
+		{to: unknownCode, want: number{e164: true, numberInfo: &numberInfo{numberHot: numberHot{ccLen: 3}, canonical: unknownCode, typ: TypeUnknown}}, prefix: "+999123"},
+		{to: frInvalid, want: number{e164: true, numberInfo: &numberInfo{numberHot: numberHot{ccLen: 2}, canonical: frInvalid, region: "FR", typ: TypeUnknown}}, prefix: "+3312"},
 		{to: notE164, want: number{numberInfo: &numberInfo{canonical: "07400123456", typ: TypeUnknown}}, prefix: "074001"},
 	} {
 		t.Run(tc.to, func(t *testing.T) {
 			for range 2 { // the second answer is the cache's
 				n := g.inspect(tc.to)
-				got := number{e164: n.e164, numberInfo: &numberInfo{canonical: n.canonical, ccLen: n.ccLen, region: n.region, typ: n.typ}}
+				got := number{e164: n.e164, numberInfo: &numberInfo{numberHot: numberHot{ccLen: n.ccLen}, canonical: n.canonical, region: n.region, typ: n.typ}}
 				assert.Equal(t, tc.want, got)
 				assert.Equal(t, tc.prefix, n.prefix(3))
 			}
@@ -143,78 +143,97 @@ func TestInspect(t *testing.T) {
 
 // TestNumberCache checks the cache of libphonenumber's answers: a number
 // asked again is answered from it while the numbers asked fit in it, and
-// after more than fit; an entry half replaced answers no number; and,
-// asked from many goroutines at once, each answer is the number's.
+// after more than fit; a line a writer is changing answers no number;
+// and, asked from many goroutines at once, each answer is the number's,
+// its copied fields its numberInfo's.
 func TestNumberCache(t *testing.T) {
 	number := func(i int) string { return "+4474" + string(rune('0'+i%10)) + itoa8(i) }
-	const sets = 256
-	c := newNumberCache(sets)
+	// fill marks each numberInfo with its number, in a hot field.
+	mark := func(info *numberInfo) {
+		last := info.canonical[len(info.canonical)-1]
+		info.subjects[kindPrefix] = memKey(len(info.canonical))<<32 | memKey(last)
+		info.blocked, info.country = last%2 == 0, last%3 == 0
+	}
 	fills := 0
-	fill := func(*numberInfo) { fills++ }
-	const half = sets * cacheWays / 2
-	for i := range half {
-		c.get(number(i), fill)
+	fill := func(info *numberInfo) { fills++; mark(info) }
+	check := func(t *testing.T, n string, hot numberHot, info *numberInfo) {
+		t.Helper()
+		require.NotNil(t, info)
+		assert.Equal(t, n, info.canonical)
+		assert.Equal(t, info.numberHot, hot, "the line's copy")
 	}
-	require.Equal(t, half, fills)
-	// A number is answered from the cache unless its set holds more than
-	// cacheWays of the numbers.
-	inSet := map[uint64]int{}
-	set := func(n string) uint64 { return (maphash.String(c.seeds[0], n) | 1) >> 32 & (sets - 1) }
+	const lines = 256
+	c := newNumberCache(lines)
+	const half = lines / 2
 	for i := range half {
-		inSet[set(number(i))]++
+		hot, info := c.get(number(i), fill)
+		check(t, number(i), hot, info)
+		fills = 0
+		hot, info = c.get(number(i), fill) // at once: from the cache
+		check(t, number(i), hot, info)
+		assert.Zero(t, fills, "asked again at once")
 	}
-	fills = 0
-	overflowing := 0
+	// A number is answered from the cache when one of its lines holds it,
+	// as most do with the cache half full.
+	kept := 0
 	for i := range half {
-		if inSet[set(number(i))] > cacheWays {
-			overflowing++
-			continue
+		tag := maphash.String(c.seed, number(i)) | 1
+		a, b := c.lines2(tag)
+		held := a.tag.Load() == tag || b.tag.Load() == tag
+		fills = 0
+		hot, info := c.get(number(i), fill)
+		check(t, number(i), hot, info)
+		assert.Equal(t, !held, fills == 1, number(i))
+		if held {
+			kept++
 		}
-		assert.Equal(t, number(i), c.get(number(i), fill).canonical)
 	}
-	assert.Zero(t, fills, "asked again")
-	assert.Less(t, overflowing, half/4)
+	assert.Greater(t, kept, half/2)
 
 	// Numbers past its capacity replace others; the last one asked is
 	// answered from the cache.
-	churn := 2 * sets * cacheWays
+	churn := 2 * lines
 	for i := range churn {
-		c.get(number(half+i), func(*numberInfo) {})
+		c.get(number(half+i), mark)
 	}
 	fills = 0
-	assert.Equal(t, number(half+churn-1), c.get(number(half+churn-1), fill).canonical)
+	hot, info := c.get(number(half+churn-1), fill)
+	check(t, number(half+churn-1), hot, info)
 	assert.Zero(t, fills, "the last number asked, asked again")
-	assert.Equal(t, TypeMobile, c.get(gbMobile, func(*numberInfo) {}).typ)
+	_, info = c.get(gbMobile, mark)
+	assert.Equal(t, TypeMobile, info.typ)
 
-	// A way whose tag a writer has replaced but not yet its numberInfo
-	// (or the other way round) answers neither number.
-	c = newNumberCache(1)
+	// A line a writer is changing (its sequence odd) answers no number,
+	// not even one whose fingerprint it already holds.
+	c = newNumberCache(2)
 	a, b := number(1), number(2)
-	c.get(a, func(*numberInfo) {})
-	c.get(b, func(*numberInfo) {})
-	for i := range c.sets[0] {
-		switch w := &c.sets[0][i]; {
-		case w.info.Load() == nil:
-		case w.info.Load().canonical == a: // evicted
-			w.tag.Store(0)
-			w.info.Store(nil)
-		case w.info.Load().canonical == b: // torn
-			w.tag.Store(maphash.String(c.seeds[0], a) | 1)
+	c.get(a, mark)
+	c.get(b, mark)
+	tagA := maphash.String(c.seed, a) | 1
+	for i := range c.lines {
+		l := &c.lines[i]
+		if l.tag.Load() != 0 && l.tag.Load() != tagA {
+			l.seq.Add(1) // a writer replacing b by a: tag first
+			l.tag.Store(tagA)
+		} else {
+			l.tag.Store(0) // a evicted
 		}
 	}
 	fills = 0
-	assert.Equal(t, a, c.get(a, fill).canonical)
-
+	hot, info = c.get(a, fill)
+	check(t, a, hot, info)
+	assert.Equal(t, 1, fills, "a line being written answered")
 	// 8 goroutines ask for 64 numbers, 500 times each, of a cache of 2
-	// sets: each evicts the others' answers.
+	// lines: each evicts the others' answers.
 	c = newNumberCache(2)
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Go(func() {
 			for i := range 500 {
 				n := number((w + i) % 64)
-				if got := c.get(n, func(*numberInfo) {}).canonical; got != n {
-					t.Errorf("asked for %s, got %s", n, got)
+				hot, info := c.get(n, mark)
+				if info.canonical != n || hot != info.numberHot {
+					t.Errorf("asked for %s, got %s (copy %+v of %+v)", n, info.canonical, hot, info.numberHot)
 					return
 				}
 			}

@@ -115,6 +115,16 @@ func Run(t *testing.T, newStore func(t *testing.T) guard.Store) {
 		expect(t, "both refuse", got, refused(1, time.Hour))
 	})
 
+	t.Run("RefusedIsFirstAcrossOneKeysTakes", func(t *testing.T) {
+		// Two takes of one key around another's: the first refused take
+		// is named, wherever the store looks at the key's takes.
+		s := newStore(t)
+		slow, full := cell("slow", time.Hour, 2, 1), cell("full", time.Minute, 1, 1)
+		take(t, s, at(0), guard.Request{Takes: []guard.Take{slow, full}})
+		got := take(t, s, at(0), guard.Request{Takes: []guard.Take{slow, full, slow}})
+		expect(t, "second and third refuse", got, refused(1, time.Hour))
+	})
+
 	t.Run("EmptyRequest", func(t *testing.T) {
 		s := newStore(t)
 		expect(t, "no takes", take(t, s, at(0), guard.Request{}), allowed)
