@@ -17,7 +17,7 @@ import (
 // now, and hands the others to the Sender it wraps. It is immutable after
 // New and safe for concurrent use by multiple goroutines.
 type Guard struct {
-	// What a check reads, first, in two cache lines.
+	// What a check reads, first, in three cache lines.
 	next       smscourier.Sender
 	mem        *MemoryStore // the store, when a MemoryStore: keys as fingerprints
 	mplan      guardPlan    // with a MemoryStore, its plan of the limits
