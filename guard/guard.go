@@ -229,7 +229,6 @@ func (g *Guard) fill(info *numberInfo, e164 bool) {
 	n := number{e164: e164, numberHot: info.numberHot, numberInfo: info}
 	info.rule = g.policy.rule(&n)
 	info.blocked = info.rule != ""
-	info.country = info.region != "" || e164
 	if g.mem != nil {
 		info.subjects[kindRecipient] = memSubject(kindRecipient, info.canonical)
 		for i := range g.limits {

@@ -167,8 +167,8 @@ func (r *request) build(g *Guard, m *smscourier.Message, n *number, key string) 
 				continue
 			}
 		case kindCountry:
-			if !n.country {
-				continue
+			if _, ok := n.subject(g, l); !ok {
+				continue // no country
 			}
 		}
 		cost := int64(1)

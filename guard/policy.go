@@ -69,15 +69,12 @@ type number struct {
 type numberHot struct {
 	// subjects are, with a MemoryStore, the store's fingerprints of the
 	// number's subjects of the recipient, prefix and country limits
-	// (memSubject), by limitKind; zero for a subject of no limit.
+	// (memSubject), by limitKind; zero for a subject of no limit, or that
+	// the number does not have (no country).
 	subjects [kindCountry + 1]memKey
-	ccLen    uint8 // the digits of the calling code
 	// blocked is true when the Guard's policy refuses the number; rule
 	// says by which rule.
 	blocked bool
-	// country is true when the number has a subject for a country limit:
-	// a country or, without one, an E.164 calling code.
-	country bool
 }
 
 // numberInfo is what libphonenumber says of an E.164 number, and what
@@ -90,6 +87,7 @@ type numberInfo struct {
 	// ("+44 (0)7400 123456" is +447400123456); for a recipient not in
 	// E.164 form, the recipient without separators.
 	canonical string
+	ccLen     uint8      // the digits of the calling code
 	region    string     // ISO 3166 alpha-2; "" when none
 	typ       NumberType // TypeUnknown for an invalid number
 	// keys are, with a Store other than a MemoryStore, by the index of
@@ -144,11 +142,11 @@ func stripSeparators(s string) string {
 func classify(s string) *numberInfo {
 	pn, err := phonenumbers.Parse(s, "")
 	if err != nil {
-		return &numberInfo{numberHot: numberHot{ccLen: callingCodeLen(s)}, canonical: strings.Clone(s), typ: TypeUnknown}
+		return &numberInfo{canonical: strings.Clone(s), ccLen: callingCodeLen(s), typ: TypeUnknown}
 	}
 	info := &numberInfo{
-		numberHot: numberHot{ccLen: uint8(len(strconv.Itoa(int(pn.GetCountryCode()))))},
 		canonical: phonenumbers.Format(pn, phonenumbers.E164),
+		ccLen:     uint8(len(strconv.Itoa(int(pn.GetCountryCode())))),
 		region:    phonenumbers.GetRegionCodeForNumber(pn),
 		typ:       numberTypes[phonenumbers.GetNumberType(pn)],
 	}
@@ -209,7 +207,7 @@ type cacheLine struct {
 	seq      atomic.Uint64 // odd while a writer changes the line
 	tag      atomic.Uint64 // the number's fingerprint; 0: empty
 	subjects [kindCountry + 1]atomic.Uint64
-	meta     atomic.Uint64 // ccLen, blocked (bit 8), country (bit 9)
+	blocked  atomic.Bool
 	info     atomic.Pointer[numberInfo]
 	_        [8]byte
 }
@@ -265,12 +263,11 @@ func (l *cacheLine) read(tag uint64) (hot numberHot, info *numberInfo, ok bool) 
 	hot.subjects[0] = memKey(l.subjects[0].Load())
 	hot.subjects[1] = memKey(l.subjects[1].Load())
 	hot.subjects[2] = memKey(l.subjects[2].Load())
-	meta := l.meta.Load()
+	hot.blocked = l.blocked.Load()
 	info = l.info.Load()
 	if l.seq.Load() != seq {
 		return numberHot{}, nil, false
 	}
-	hot.ccLen, hot.blocked, hot.country = uint8(meta), meta&(1<<8) != 0, meta&(1<<9) != 0
 	return hot, info, true
 }
 
@@ -281,18 +278,11 @@ func (l *cacheLine) write(tag uint64, info *numberInfo) {
 	if seq&1 != 0 || !l.seq.CompareAndSwap(seq, seq+1) {
 		return
 	}
-	meta := uint64(info.ccLen)
-	if info.blocked {
-		meta |= 1 << 8
-	}
-	if info.country {
-		meta |= 1 << 9
-	}
 	l.tag.Store(tag)
 	for i := range l.subjects {
 		l.subjects[i].Store(uint64(info.subjects[i]))
 	}
-	l.meta.Store(meta)
+	l.blocked.Store(info.blocked)
 	l.info.Store(info)
 	l.seq.Store(seq + 2)
 }
