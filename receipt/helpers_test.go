@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -59,7 +58,7 @@ func rtDo(t *testing.T, req *http.Request) int {
 type rtCase struct {
 	name string
 	dlr  smstest.DLR
-	want receipt.Receipt // Raw is checked to be non-empty only
+	want receipt.Receipt // Raw is checked to hold the DLR's message id only
 }
 
 // rtRoundTrip posts each case's DLR through the provider's poster to v's
@@ -105,13 +104,15 @@ func postAuth(t *testing.T, v receipt.Verifier, creds smstest.ReceiptCredentials
 func rtTamper(t *testing.T, v receipt.Verifier, creds, wrong smstest.ReceiptCredentials, stale bool, tamperSig func(t *testing.T, r *http.Request)) {
 	t.Helper()
 	dlr := smstest.DLR{MessageID: "msg-tamper-1", Status: smstest.DLRDelivered, To: "+14134242223", Time: rtNow}
-	cases := []struct {
+	type tamperCase struct {
 		name   string
 		creds  smstest.ReceiptCredentials
 		clock  time.Time
 		tamper func(t *testing.T, r *http.Request)
-	}{
-		{name: "intact", creds: creds, clock: rtNow},
+		ok     bool // the callback is accepted
+	}
+	cases := []tamperCase{
+		{name: "intact", creds: creds, clock: rtNow, ok: true},
 		{name: "one byte of the body", creds: creds, clock: rtNow, tamper: func(t *testing.T, r *http.Request) {
 			rtSetBody(t, r, func(b []byte) []byte { return bytes.Replace(b, []byte("tamper-1"), []byte("tamper-7"), 1) })
 		}},
@@ -120,18 +121,8 @@ func rtTamper(t *testing.T, v receipt.Verifier, creds, wrong smstest.ReceiptCred
 	}
 	if stale {
 		cases = append(cases,
-			struct {
-				name   string
-				creds  smstest.ReceiptCredentials
-				clock  time.Time
-				tamper func(t *testing.T, r *http.Request)
-			}{name: "signed 6 minutes ago", creds: creds, clock: rtNow.Add(-6 * time.Minute)},
-			struct {
-				name   string
-				creds  smstest.ReceiptCredentials
-				clock  time.Time
-				tamper func(t *testing.T, r *http.Request)
-			}{name: "signed 6 minutes ahead", creds: creds, clock: rtNow.Add(6 * time.Minute)})
+			tamperCase{name: "signed 6 minutes ago", creds: creds, clock: rtNow.Add(-6 * time.Minute)},
+			tamperCase{name: "signed 6 minutes ahead", creds: creds, clock: rtNow.Add(6 * time.Minute)})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,7 +133,7 @@ func rtTamper(t *testing.T, v receipt.Verifier, creds, wrong smstest.ReceiptCred
 				tc.tamper(t, req)
 			}
 			status := rtDo(t, req)
-			if tc.name == "intact" {
+			if tc.ok {
 				assert.Equal(t, http.StatusOK, status)
 				assert.Len(t, sink.all(), 1)
 				return
@@ -188,16 +179,6 @@ func rtFlipHeader(h string) func(t *testing.T, r *http.Request) {
 		require.NotEmpty(t, v, h)
 		r.Header.Set(h, rtFlip(v, 0))
 	}
-}
-
-// rtSortedKeys returns v's names, sorted.
-func rtSortedKeys(v url.Values) []string {
-	names := make([]string, 0, len(v))
-	for n := range v {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // rtPresetID is presetMessageID with the provider's success reply for id.
@@ -281,16 +262,6 @@ func flipByte(b []byte, i int) []byte {
 	return b
 }
 
-// flipFirstChar changes the first character of a base64 or base64url
-// string to another character of the same alphabet (the first carries
-// only data bits, so the decoded bytes change).
-func flipFirstChar(s string) string {
-	if s[0] == 'A' {
-		return "B" + s[1:]
-	}
-	return "A" + s[1:]
-}
-
 // presetMessageID sends a message with preset name's config to a fake
 // gateway that answers reply, and returns the message id the preset's
 // response template found.
@@ -329,9 +300,8 @@ var (
 
 // checkVerify has v verify r, whose body is body, at postNow, and checks
 // that it fails with wantErr or, when wantErr is nil, returns want, each
-// receipt's Raw and its Time's location aside; with rawIsBody, each Raw
-// must be body.
-func checkVerify(t *testing.T, v receipt.Verifier, r *http.Request, body string, want []receipt.Receipt, wantErr error, rawIsBody bool) {
+// receipt's Raw and its Time's location aside: each Raw must be body.
+func checkVerify(t *testing.T, v receipt.Verifier, r *http.Request, body string, want []receipt.Receipt, wantErr error) {
 	t.Helper()
 	got, err := v.Verify(r, []byte(body), postNow)
 	if wantErr != nil {
@@ -340,9 +310,7 @@ func checkVerify(t *testing.T, v receipt.Verifier, r *http.Request, body string,
 	}
 	require.NoError(t, err)
 	for i := range got {
-		if rawIsBody {
-			assert.Equal(t, body, string(got[i].Raw))
-		}
+		assert.Equal(t, body, string(got[i].Raw))
 		got[i].Raw = nil
 		got[i].Time = got[i].Time.UTC()
 	}

@@ -5,9 +5,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -151,7 +153,7 @@ func TestPlivoURLWithQuery(t *testing.T) {
 // plivoV3 signs a POST form to u the way Plivo does, computed independently.
 func plivoV3(token, u, nonce string, form url.Values) string {
 	s := u + "?"
-	for _, n := range rtSortedKeys(form) {
+	for _, n := range slices.Sorted(maps.Keys(form)) {
 		s += n + form.Get(n)
 	}
 	mac := hmac.New(sha256.New, []byte(token))

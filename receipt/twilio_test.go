@@ -5,9 +5,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,7 +179,7 @@ func twilioSigned(t *testing.T, token, u string, form url.Values) *http.Request 
 
 // twilioSignature is Twilio's signature of a form POST to u.
 func twilioSignature(token, u string, form url.Values) string {
-	for _, n := range rtSortedKeys(form) {
+	for _, n := range slices.Sorted(maps.Keys(form)) {
 		u += n + form.Get(n)
 	}
 	mac := hmac.New(sha1.New, []byte(token))

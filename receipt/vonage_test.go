@@ -10,10 +10,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"hash"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,12 +120,7 @@ func vonageSign(method receipt.VonageSignatureMethod, secret string, params map[
 	case receipt.VonageSHA512:
 		h = hmac.New(sha512.New, []byte(secret))
 	}
-	names := make([]string, 0, len(params))
-	for n := range params {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(params)) {
 		v := strings.NewReplacer("&", "_", "=", "_").Replace(params[n])
 		h.Write([]byte("&" + n + "=" + v))
 	}
