@@ -131,7 +131,7 @@ func TestRoutedScenarios(t *testing.T) {
 			dsn := freshDB(t)
 			primaryURL := refusingURL()
 			primary := smstest.New(t)
-			primaryDeliveries := &accepted.Counts{}
+			var primaryDeliveries *accepted.Counts // nil: no primary answers
 			if tc.primary != nil {
 				primaryURL = primary.URL()
 				primaryDeliveries = accepted.Answer(primary, accepted.Script(tc.primary...))
@@ -165,7 +165,9 @@ func TestRoutedScenarios(t *testing.T) {
 				}
 				return map[string]int{key: n}
 			}
-			assert.Equal(t, want(tc.wantPrimary), primaryDeliveries.ByKey(), "deliveries at the primary")
+			if primaryDeliveries != nil {
+				assert.Equal(t, want(tc.wantPrimary), primaryDeliveries.ByKey(), "deliveries at the primary")
+			}
 			assert.Equal(t, want(tc.wantSecondary), secondaryDeliveries.ByKey(), "deliveries at the secondary")
 			if reqs := secondary.Requests(); tc.wantGap > 0 && len(reqs) >= 2 {
 				assert.GreaterOrEqual(t, reqs[1].Time.Sub(reqs[0].Time), tc.wantGap, "the retry waited for the shorter Retry-After")

@@ -49,13 +49,9 @@ func Script(replies ...smstest.Reply) func(int64) smstest.Reply {
 	}
 }
 
-// ByKey returns a copy of the counts per idempotency key; empty for the
-// zero Counts, a gateway that answered nothing.
+// ByKey returns a copy of the counts per idempotency key.
 func (c *Counts) ByKey() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.accepted == nil {
-		return map[string]int{}
-	}
 	return maps.Clone(c.accepted)
 }
