@@ -27,16 +27,9 @@ import (
 // the Handler checks at rtNow.
 var rtNow = time.Date(2026, 5, 4, 12, 30, 0, 0, time.UTC)
 
-// rtServe serves v as serveVerifier does, with the clock rtNow, and
-// returns the URL of v's endpoint and its sink.
-func rtServe(t *testing.T, v receipt.Verifier) (string, *receiptLog) {
-	t.Helper()
-	srv := serveVerifier(t, v, rtNow)
-	return srv.url, srv.log
-}
-
 // rtPoster returns a poster of provider's receipts to u, signed with
-// creds at clock.
+// creds at clock: for a URL other than a receiptServer's own (whose
+// poster method posts there).
 func rtPoster(t *testing.T, provider, u string, creds smstest.ReceiptCredentials, clock time.Time) *smstest.ReceiptPoster {
 	t.Helper()
 	p, err := smstest.NewReceiptPoster(provider, u, creds)
@@ -126,8 +119,8 @@ func rtTamper(t *testing.T, v receipt.Verifier, creds, wrong smstest.ReceiptCred
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			u, sink := rtServe(t, v)
-			req, err := rtPoster(t, v.Provider(), u, tc.creds, tc.clock).Request(context.Background(), dlr)
+			srv := serveVerifier(t, v, rtNow)
+			req, err := srv.poster(t, v.Provider(), tc.creds, tc.clock).Request(context.Background(), dlr)
 			require.NoError(t, err)
 			if tc.tamper != nil {
 				tc.tamper(t, req)
@@ -135,11 +128,11 @@ func rtTamper(t *testing.T, v receipt.Verifier, creds, wrong smstest.ReceiptCred
 			status := rtDo(t, req)
 			if tc.ok {
 				assert.Equal(t, http.StatusOK, status)
-				assert.Len(t, sink.all(), 1)
+				assert.Len(t, srv.log.all(), 1)
 				return
 			}
 			assert.Equal(t, http.StatusUnauthorized, status)
-			assert.Empty(t, sink.all(), "a refused callback reaches no sink")
+			assert.Empty(t, srv.log.all(), "a refused callback reaches no sink")
 		})
 	}
 }

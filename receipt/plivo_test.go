@@ -128,14 +128,14 @@ func TestPlivoRefusesV2Only(t *testing.T) {
 	creds := smstest.ReceiptCredentials{Secret: "plivo-auth-token-0123456789"}
 	v, err := receipt.Plivo(smscourier.Secret(creds.Secret), receipt.PlivoOptions{})
 	require.NoError(t, err)
-	u, sink := rtServe(t, v)
-	req, err := rtPoster(t, "plivo", u, creds, rtNow).Request(context.Background(), smstest.DLR{MessageID: "m1", Status: smstest.DLRDelivered})
+	srv := serveVerifier(t, v, rtNow)
+	req, err := srv.poster(t, "plivo", creds, rtNow).Request(context.Background(), smstest.DLR{MessageID: "m1", Status: smstest.DLRDelivered})
 	require.NoError(t, err)
 	req.Header.Del("X-Plivo-Signature-V3")
 	req.Header.Del("X-Plivo-Signature-Ma-V3")
 	require.NotEmpty(t, req.Header.Get("X-Plivo-Signature-V2"))
 	assert.Equal(t, http.StatusUnauthorized, rtDo(t, req))
-	assert.Empty(t, sink.all())
+	assert.Empty(t, srv.log.all())
 }
 
 func TestPlivoURLWithQuery(t *testing.T) {
@@ -143,11 +143,11 @@ func TestPlivoURLWithQuery(t *testing.T) {
 	creds := smstest.ReceiptCredentials{Secret: "plivo-auth-token-0123456789"}
 	v, err := receipt.Plivo(smscourier.Secret(creds.Secret), receipt.PlivoOptions{})
 	require.NoError(t, err)
-	u, sink := rtServe(t, v)
-	status, err := rtPoster(t, "plivo", u+"?tenant=acme&b=2", creds, rtNow).Post(context.Background(), smstest.DLR{MessageID: "m1", Status: smstest.DLRDelivered})
+	srv := serveVerifier(t, v, rtNow)
+	status, err := rtPoster(t, "plivo", srv.url+"?tenant=acme&b=2", creds, rtNow).Post(context.Background(), smstest.DLR{MessageID: "m1", Status: smstest.DLRDelivered})
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, status)
-	assert.Len(t, sink.all(), 1)
+	assert.Len(t, srv.log.all(), 1)
 }
 
 // plivoV3 signs a POST form to u the way Plivo does, computed independently.

@@ -68,12 +68,12 @@ func TestTelnyxTamper(t *testing.T) {
 
 	// The signature covers the timestamp: one moved into the window with
 	// the old signature is refused.
-	u, sink := rtServe(t, v)
-	req, err := rtPoster(t, "telnyx", u, smstest.ReceiptCredentials{PrivateKey: priv}, rtNow.Add(-time.Hour)).Request(context.Background(), smstest.DLR{MessageID: "m1", Status: smstest.DLRDelivered})
+	srv := serveVerifier(t, v, rtNow)
+	req, err := srv.poster(t, "telnyx", smstest.ReceiptCredentials{PrivateKey: priv}, rtNow.Add(-time.Hour)).Request(context.Background(), smstest.DLR{MessageID: "m1", Status: smstest.DLRDelivered})
 	require.NoError(t, err)
 	req.Header.Set("Telnyx-Timestamp", strconv.FormatInt(rtNow.Unix(), 10))
 	assert.Equal(t, http.StatusUnauthorized, rtDo(t, req))
-	assert.Empty(t, sink.all())
+	assert.Empty(t, srv.log.all())
 }
 
 func TestTelnyxReplayWindowOption(t *testing.T) {
@@ -84,8 +84,8 @@ func TestTelnyxReplayWindowOption(t *testing.T) {
 	}{{window: 0, want: http.StatusUnauthorized}, {window: 15 * time.Minute, want: http.StatusOK}} {
 		v, err := receipt.Telnyx(pub, receipt.TelnyxOptions{ReplayWindow: tc.window})
 		require.NoError(t, err)
-		u, _ := rtServe(t, v)
-		status, err := rtPoster(t, "telnyx", u, smstest.ReceiptCredentials{PrivateKey: priv}, rtNow.Add(-10*time.Minute)).Post(context.Background(), smstest.DLR{MessageID: "m1", Status: smstest.DLRDelivered})
+		srv := serveVerifier(t, v, rtNow)
+		status, err := srv.poster(t, "telnyx", smstest.ReceiptCredentials{PrivateKey: priv}, rtNow.Add(-10*time.Minute)).Post(context.Background(), smstest.DLR{MessageID: "m1", Status: smstest.DLRDelivered})
 		require.NoError(t, err)
 		assert.Equal(t, tc.want, status, "window %v", tc.window)
 	}
@@ -102,11 +102,11 @@ func TestTelnyxStatusMapping(t *testing.T) {
 	require.NoError(t, err)
 	for word, want := range cases {
 		t.Run(word, func(t *testing.T) {
-			u, sink := rtServe(t, v)
-			status, err := rtPoster(t, "telnyx", u, smstest.ReceiptCredentials{PrivateKey: priv}, rtNow).Post(context.Background(), smstest.DLR{MessageID: "m1", Status: word})
+			srv := serveVerifier(t, v, rtNow)
+			status, err := srv.poster(t, "telnyx", smstest.ReceiptCredentials{PrivateKey: priv}, rtNow).Post(context.Background(), smstest.DLR{MessageID: "m1", Status: word})
 			require.NoError(t, err)
 			require.Equal(t, http.StatusOK, status)
-			got := sink.all()
+			got := srv.log.all()
 			require.Len(t, got, 1)
 			assert.Equal(t, want, got[0].Status)
 			assert.Equal(t, word, got[0].ProviderStatus)
@@ -153,11 +153,11 @@ func TestTelnyxConstructor(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			u, sink := rtServe(t, v)
-			status, err := rtPoster(t, "telnyx", u, smstest.ReceiptCredentials{PrivateKey: priv}, rtNow).Post(context.Background(), smstest.DLR{MessageID: "m1", Status: smstest.DLRDelivered})
+			srv := serveVerifier(t, v, rtNow)
+			status, err := srv.poster(t, "telnyx", smstest.ReceiptCredentials{PrivateKey: priv}, rtNow).Post(context.Background(), smstest.DLR{MessageID: "m1", Status: smstest.DLRDelivered})
 			require.NoError(t, err)
 			assert.Equal(t, http.StatusOK, status)
-			assert.Len(t, sink.all(), 1)
+			assert.Len(t, srv.log.all(), 1)
 		})
 	}
 }

@@ -134,15 +134,15 @@ func TestTwilioBaseURL(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := receipt.Twilio(smscourier.Secret(creds.Secret), receipt.TwilioOptions{BaseURL: tc.base})
 			require.NoError(t, err)
-			u, sink := rtServe(t, v)
-			local, err := url.Parse(u)
+			srv := serveVerifier(t, v, rtNow)
+			local, err := url.Parse(srv.url)
 			require.NoError(t, err)
 			req, err := rtPoster(t, "twilio", tc.signedBase+local.Path, creds, rtNow).Request(context.Background(), dlr)
 			require.NoError(t, err)
 			// The proxy forwards to the server, stripping any path prefix.
 			req.URL.Scheme, req.URL.Host, req.URL.Path, req.Host = local.Scheme, local.Host, local.Path, ""
 			assert.Equal(t, tc.wantStatus, rtDo(t, req))
-			assert.Equal(t, tc.wantStatus == http.StatusOK, len(sink.all()) == 1)
+			assert.Equal(t, tc.wantStatus == http.StatusOK, len(srv.log.all()) == 1)
 		})
 	}
 }

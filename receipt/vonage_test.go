@@ -367,11 +367,11 @@ func TestVonageMessagesStatusMapping(t *testing.T) {
 	require.NoError(t, err)
 	for word, want := range cases {
 		t.Run(word, func(t *testing.T) {
-			u, sink := rtServe(t, v)
-			status, err := rtPoster(t, "vonage-messages", u, creds, rtNow).Post(context.Background(), smstest.DLR{MessageID: "m1", Status: word})
+			srv := serveVerifier(t, v, rtNow)
+			status, err := srv.poster(t, "vonage-messages", creds, rtNow).Post(context.Background(), smstest.DLR{MessageID: "m1", Status: word})
 			require.NoError(t, err)
 			require.Equal(t, http.StatusOK, status)
-			got := sink.all()
+			got := srv.log.all()
 			require.Len(t, got, 1)
 			assert.Equal(t, want, got[0].Status)
 			assert.Equal(t, word, got[0].ProviderStatus)

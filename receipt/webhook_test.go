@@ -138,13 +138,13 @@ func TestWebhookBodies(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			u, sink := rtServe(t, v)
-			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, u, strings.NewReader(tc.body))
+			srv := serveVerifier(t, v, rtNow)
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, srv.url, strings.NewReader(tc.body))
 			require.NoError(t, err)
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set(receipt.WebhookSignatureHeader, receipt.SignWebhook(secret, []byte(tc.body), rtNow))
 			assert.Equal(t, tc.wantStatus, rtDo(t, req))
-			got := sink.all()
+			got := srv.log.all()
 			if tc.want == "" {
 				assert.Empty(t, got)
 				return
